@@ -1,0 +1,116 @@
+"""Monte Carlo yield of a spec at a design point: outcomes → batched ngspice → measures → yield.
+
+Outcomes are drawn once per run from the spec's statistical model (seeded MC or scrambled Sobol) and
+kept as an :class:`~optiyield.stats.variation.OutcomeSet`, so the same deviates can be re-applied at
+another design point (common random numbers). With ``run.ci_width`` set, samples are added in chunks
+until the yield interval is narrower than that width or ``run.samples`` is reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optiyield.sim.engine import FAILED, Engine, SimResults
+from optiyield.spec import Spec
+from optiyield.stats.variation import OutcomeSet
+from optiyield.yield_ import YieldSummary, interval_narrower_than, yield_table
+
+
+@dataclass
+class MonteCarloResult:
+    """One Monte Carlo yield run.
+
+    ``table`` has one row per sample: parameter values (SI), measure values, ``status`` and ``reason``.
+    ``design`` is the nominal design point; ``summary`` the yield figures; ``ngspice_seconds`` the summed
+    ngspice process time; ``wall_seconds`` the elapsed time; ``runs`` the number of ngspice processes.
+    """
+
+    spec_name: str
+    design: dict[str, float]
+    table: pd.DataFrame
+    summary: YieldSummary
+    wall_seconds: float
+    ngspice_seconds: float
+    runs: int
+    seed: int
+    sampler: str
+
+    @property
+    def samples_per_second(self) -> float:
+        """Simulated samples per second of wall time."""
+        return len(self.table) / self.wall_seconds if self.wall_seconds > 0 else float("nan")
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """Rows of samples whose simulation failed, with their reasons."""
+        return self.table[self.table["status"] == FAILED]
+
+
+def sample_matrix(spec: Spec, outcomes: OutcomeSet, design: Mapping[str, float] | None = None) -> np.ndarray:
+    """Per-sample values of ``spec.parameters`` (shape (n, P), SI) for the outcomes at a design point."""
+    nominal = spec.nominal(dict(design or {}))
+    varied = outcomes.apply(nominal)
+    columns = [varied.get(name, np.full(outcomes.n, nominal[name])) for name in spec.parameters]
+    return np.column_stack(columns) if columns else np.zeros((outcomes.n, 0))
+
+
+def simulate(spec: Spec, values: np.ndarray, engine: Engine,
+             progress: Callable[[int], None] | None = None) -> SimResults:
+    """Simulate per-sample parameter rows of ``spec`` (columns in ``spec.parameters`` order)."""
+    return engine.run(spec.testbench.job(spec.parameters), values, progress)
+
+
+def run_monte_carlo(
+    spec: Spec,
+    engine: Engine,
+    *,
+    samples: int | None = None,
+    seed: int | None = None,
+    sampler: str | None = None,
+    design: Mapping[str, float] | None = None,
+    ci_width: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> MonteCarloResult:
+    """Estimate the yield of ``spec`` at ``design`` (default: the start point).
+
+    Arguments override the spec's ``run`` settings. Failed simulations count as failing samples.
+    """
+    run = spec.run
+    samples = samples or run.samples
+    seed = run.seed if seed is None else seed
+    sampler = sampler or run.sampler
+    ci_width = ci_width if ci_width is not None else run.ci_width
+    point = spec.nominal(dict(design or {}))
+    first = min(samples, run.chunk) if ci_width else samples
+    outcomes = OutcomeSet.draw(spec.model, first, sampler, seed)  # type: ignore[arg-type]
+    parts: list[SimResults] = []
+    done = 0
+    while True:
+        values = sample_matrix(spec, outcomes, point)[done:]
+        parts.append(simulate(spec, values, engine, progress))
+        done = outcomes.n
+        summary = _summary(spec, parts)
+        if not ci_width or done >= samples or interval_narrower_than(summary.overall, ci_width):
+            break
+        outcomes = outcomes.extend(min(run.chunk, samples - done))
+    table = pd.DataFrame(sample_matrix(spec, outcomes, point), columns=list(spec.parameters))
+    for name in spec.testbench.measure_names:
+        table[name] = np.concatenate([p.values[name] for p in parts])
+    table["status"] = np.concatenate([p.status for p in parts]).astype(str)
+    table["reason"] = np.concatenate([p.reason for p in parts]).astype(str)
+    table.insert(0, "sample", np.arange(len(table)))
+    return MonteCarloResult(
+        spec_name=spec.name, design={k: point[k] for k in spec.file.design}, table=table, summary=summary,
+        wall_seconds=sum(p.wall_seconds for p in parts), ngspice_seconds=sum(p.ngspice_seconds for p in parts),
+        runs=sum(p.runs for p in parts), seed=seed, sampler=sampler,
+    )
+
+
+def _summary(spec: Spec, parts: list[SimResults]) -> YieldSummary:
+    values = {name: np.concatenate([p.values[name] for p in parts]) for name in spec.file.specs}
+    ok = np.concatenate([p.ok for p in parts]).astype(bool)
+    return yield_table(values, ok, spec.limits, spec.run.confidence)

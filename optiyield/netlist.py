@@ -1,0 +1,194 @@
+"""Read a user's ngspice netlist into the sections the engine needs.
+
+The netlist is an ordinary, runnable ngspice deck: ``.param`` defaults for every design and
+statistical parameter, ``.include``/``.lib`` of device models, element lines, analyses (``.op``,
+``.ac``, ``.tran``, …) and optionally ``.meas`` lines. Element lines are kept as opaque text (ngspice
+parses them); only voltage sources are read, so that a measure can name a supply. Numbers in a
+netlist follow SPICE rules (case-insensitive, ``m`` = milli, ``meg`` = mega).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ANALYSES = ("op", "ac", "dc", "tran", "noise", "sp", "tf", "pz", "disto", "sens", "pss")
+_HOISTED = ("model", "global", "temp", "options", "option", "opt", "func", "csparam")
+_DROPPED = ("print", "plot", "probe", "save", "width", "four", "fourier", "backanno")
+_SPICE_SUFFIX = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "mil": 25.4e-6, "m": 1e-3, "u": 1e-6,
+                 "n": 1e-9, "p": 1e-12, "f": 1e-15, "a": 1e-18}
+_SPICE_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?[a-z]*$")
+
+
+class NetlistError(ValueError):
+    """The netlist cannot be used as a testbench; the message names the file and line."""
+
+
+def spice_number(text: str) -> float | None:
+    """Value of a SPICE number (``5u``, ``1.2K``, ``10meg``, ``1e-3``, ``{1k}``), or None if ``text``
+    is an expression rather than a number."""
+    stripped = text.strip().strip("{}'\"").strip().lower()
+    match = _SPICE_NUMBER.match(stripped)
+    if match is None:
+        return None
+    return float(match[1]) * _SPICE_SUFFIX.get(match[2] or "", 1.0)
+
+
+@dataclass(frozen=True)
+class VoltageSource:
+    """A voltage source of the netlist: name (as written) and its + and − nodes (lower case)."""
+
+    name: str
+    plus: str
+    minus: str
+
+
+@dataclass(frozen=True)
+class Netlist:
+    """A parsed testbench netlist.
+
+    ``params`` maps each top-level ``.param`` name (lower case) to its default text, in file order.
+    ``body`` holds the circuit lines (elements, ``.ic``/``.nodeset``, ``.param`` lines) that are
+    replicated per copy; ``hoisted`` the lines that must stay at top level once (includes with
+    absolute paths, ``.model``, ``.options``, ``.subckt`` blocks, ``.func``); ``analyses`` and
+    ``measures`` the ``.op/.ac/…`` and ``.meas`` lines.
+    """
+
+    path: Path
+    title: str
+    params: dict[str, str]
+    body: tuple[str, ...]
+    hoisted: tuple[str, ...]
+    analyses: tuple[str, ...]
+    measures: tuple[str, ...]
+    sources: dict[str, VoltageSource] = field(default_factory=dict)
+
+    @property
+    def analysis_kinds(self) -> tuple[str, ...]:
+        """Analysis keywords in order (``op``, ``ac``, …)."""
+        return tuple(line.split()[0][1:].lower() for line in self.analyses)
+
+    @property
+    def measure_names(self) -> tuple[str, ...]:
+        """Names of the ``.meas`` results, lower case."""
+        return tuple(line.split()[2].lower() for line in self.measures)
+
+    def param_value(self, name: str) -> float | None:
+        """Numeric default of ``.param name``, or None if it is an expression or absent."""
+        text = self.params.get(name.lower())
+        return None if text is None else spice_number(text)
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Join ``+`` continuation lines; drop comments and blank lines; keep 1-based line numbers."""
+    out: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip()
+        stripped = line.strip()
+        if not stripped or stripped.startswith("*"):
+            continue
+        stripped = re.split(r"\s;|^;|\s\$\s", stripped, maxsplit=1)[0].rstrip()
+        if not stripped:
+            continue
+        if stripped.startswith("+") and out:
+            prev_number, prev = out[-1]
+            out[-1] = (prev_number, f"{prev} {stripped[1:].strip()}")
+        else:
+            out.append((number, stripped))
+    return out
+
+
+_PARAM_ASSIGN = re.compile(r"([A-Za-z_][\w]*)\s*=\s*({[^}]*}|'[^']*'|\S+)")
+
+
+def _resolve_include(line: str, base: Path) -> str:
+    parts = line.split(maxsplit=1)
+    if len(parts) < 2:
+        return line
+    keyword, rest = parts
+    rest = rest.strip()
+    quoted = rest[0] in "\"'"
+    if quoted:
+        end = rest.find(rest[0], 1)
+        target, tail = rest[1:end], rest[end + 1 :]
+    else:
+        target, _, tail = rest.partition(" ")
+        tail = f" {tail}" if tail else ""
+    path = Path(target).expanduser()
+    if not path.is_absolute():
+        path = (base / path).resolve()
+    return f'{keyword} "{path}"{tail}'
+
+
+def parse_netlist(path: str | Path) -> Netlist:
+    """Parse a testbench netlist file into a :class:`Netlist`.
+
+    Raises :class:`NetlistError` (naming file and line) for a missing file, a ``.control`` block
+    (the engine writes its own) or an unterminated ``.subckt``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise NetlistError(f"{path}: cannot read netlist ({exc.strerror})") from exc
+    lines = _logical_lines(text)
+    title = text.splitlines()[0].strip() if text.strip() else "* netlist"
+    if lines and lines[0][0] == 1 and not title.startswith("*"):
+        lines = lines[1:]  # the first line of a SPICE deck is its title
+    params: dict[str, str] = {}
+    body: list[str] = []
+    hoisted: list[str] = []
+    analyses: list[str] = []
+    measures: list[str] = []
+    sources: dict[str, VoltageSource] = {}
+    subckt_depth = 0
+    for number, line in lines:
+        lowered = line.lower()
+        word = lowered.split()[0]
+        where = f"{path}:{number}"
+        if subckt_depth:
+            hoisted.append(line)
+            if word == ".subckt":
+                subckt_depth += 1
+            elif word == ".ends":
+                subckt_depth -= 1
+            continue
+        if word == ".end":
+            break
+        if word == ".subckt":
+            subckt_depth = 1
+            hoisted.append(line)
+        elif word in (".control", ".endc"):
+            raise NetlistError(f"{where}: .control blocks are not allowed in a testbench netlist; "
+                               "optiyield writes its own control flow — use analyses and measures instead")
+        elif word in (".include", ".inc", ".lib"):
+            hoisted.append(_resolve_include(line, path.parent))
+        elif word.startswith(".") and word[1:] in _HOISTED:
+            hoisted.append(line)
+        elif word.startswith(".") and word[1:] in ANALYSES:
+            analyses.append(line)
+        elif word in (".meas", ".measure"):
+            parts = line.split()
+            if len(parts) < 4:
+                raise NetlistError(f"{where}: incomplete .meas line: {line}")
+            measures.append(line)
+        elif word.startswith(".") and word[1:] in _DROPPED:
+            continue
+        elif word == ".param":
+            assigns = _PARAM_ASSIGN.findall(line[len(".param"):])
+            if not assigns:
+                raise NetlistError(f"{where}: cannot read .param line: {line}")
+            for name, value in assigns:
+                params[name.lower()] = value
+            body.append(line)
+        else:
+            if word[0] == "v":
+                tokens = line.split()
+                if len(tokens) >= 3:
+                    sources[tokens[0].lower()] = VoltageSource(tokens[0], tokens[1].lower(), tokens[2].lower())
+            body.append(line)
+    if subckt_depth:
+        raise NetlistError(f"{path}: .subckt without .ends")
+    return Netlist(path=path, title=title, params=params, body=tuple(body), hoisted=tuple(hoisted),
+                   analyses=tuple(analyses), measures=tuple(measures), sources=sources)

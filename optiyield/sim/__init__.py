@@ -1,0 +1,1 @@
+"""The batched ngspice engine: decks, runs, raw files, failures."""

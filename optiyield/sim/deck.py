@@ -1,0 +1,161 @@
+"""Render parameter vectors into ngspice decks.
+
+*Copies* mode (the fast path, DESIGN §4): the user's circuit becomes ``.subckt oy_tb params: …`` and
+K instances ``X0 … XK-1`` carry one sample each, so ONE ngspice run solves K samples. Node ``vout``
+of sample k is then ``v(xk.vout)``, the branch current of source ``VDD`` is ``i(v.xk.vdd)``.
+
+*Single* mode renders one sample as the user's own deck with its ``.param`` defaults replaced, for
+testbenches that cannot be replicated (single-output analyses such as ``.noise``, ``.sp`` ports).
+
+Decks with ``.meas`` lines get a ``.control`` block (ngspice refuses ``.meas`` with ``-r`` in batch
+mode, and drops them when ``.op`` runs last): ``run``, one ``meas`` command per measurement and copy,
+and a ``write`` of every plot to the raw file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from optiyield.netlist import Netlist
+
+SUBCKT = "oy_tb"
+GENTLE_OPTIONS = "method=gear gmin=1e-10 itl1=500 itl4=100 gminsteps=20 srcsteps=20"
+_GROUND = {"0", "gnd"}
+_VFUNC = re.compile(r"\b(v|vdb|vm|vp|vr|vi|vph)\(\s*([^),\s]+)\s*(?:,\s*([^)\s]+)\s*)?\)", re.IGNORECASE)
+_IFUNC = re.compile(r"\bi\(\s*([^)\s]+)\s*\)", re.IGNORECASE)
+_PLOT_OF_KIND = {"op": "op1", "ac": "ac1", "dc": "dc1", "tran": "tran1", "noise": "noise1", "sp": "sp1"}
+
+
+def meas_replicable(line: str) -> bool:
+    """True when a ``.meas`` line only refers to vectors by ``v()/vdb()/…/i()``, so it can be rewritten
+    for each copy; parameter expressions and ``@device[...]`` references are not rewritten."""
+    lowered = line.lower()
+    return "par(" not in lowered and "param=" not in lowered and "@" not in lowered
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the vectors of sample k are named in the raw file of a rendered deck."""
+
+    copies: bool
+
+    def node(self, k: int, node: str) -> str | None:
+        """Raw-file vector of a node voltage (None for ground)."""
+        node = node.lower()
+        if node in _GROUND:
+            return None
+        return f"v(x{k}.{node})" if self.copies else f"v({node})"
+
+    def source_current(self, k: int, source: str) -> str:
+        """Raw-file vector of a voltage source's branch current."""
+        source = source.lower()
+        return f"i(v.x{k}.{source})" if self.copies else f"i({source})"
+
+    def meas_name(self, k: int, name: str) -> str:
+        """Name under which ``.meas`` result ``name`` of sample k is printed."""
+        return f"{name.lower()}_oy{k}" if self.copies else name.lower()
+
+
+def _format(value: float) -> str:
+    return f"{value:.12g}"
+
+
+def _strip_param_lines(body: Sequence[str], exposed: set[str]) -> list[str]:
+    """Remove assignments of exposed parameters from ``.param`` lines (they become subckt params)."""
+    out = []
+    for line in body:
+        if line.lower().startswith(".param"):
+            kept = [
+                m.group(0)
+                for m in re.finditer(r"([A-Za-z_]\w*)\s*=\s*({[^}]*}|'[^']*'|\S+)", line[6:])
+                if m.group(1).lower() not in exposed
+            ]
+            if kept:
+                out.append(".param " + " ".join(kept))
+        else:
+            out.append(line)
+    return out
+
+
+def _rewrite_meas(line: str, k: int) -> str:
+    """``.meas ac gmax max vdb(vout)`` → ``meas ac gmax_oy3 max vdb(x3.vout)`` for copy 3."""
+    parts = line.split(maxsplit=3)
+    kind, name, rest = parts[1], parts[2], parts[3]
+
+    def node(n: str) -> str:
+        return n if n.lower() in _GROUND else f"x{k}.{n}"
+
+    def vrepl(m: re.Match[str]) -> str:
+        nodes = node(m[2]) + (f",{node(m[3])}" if m[3] else "")
+        return f"{m[1]}({nodes})"
+
+    rest = _VFUNC.sub(vrepl, rest)
+    rest = _IFUNC.sub(lambda m: f"i(v.x{k}.{m[1]})", rest)
+    return f"meas {kind} {name}_oy{k} {rest}"
+
+
+def render(
+    netlist: Netlist,
+    names: Sequence[str],
+    values: np.ndarray,
+    raw_path: str,
+    copies: bool,
+    options: str = "",
+    gentle: bool = False,
+) -> tuple[str, Layout]:
+    """Render samples into one deck.
+
+    ``names`` are the exposed parameters (design and statistical), ``values`` an array (K, len(names))
+    in SI units. In single mode K must be 1. ``options`` is appended to ``.options``; ``gentle`` adds
+    the convergence aids used when retrying a failed sample. Returns the deck text and its
+    :class:`Layout`.
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    count = values.shape[0]
+    if not copies and count != 1:
+        raise ValueError("single mode renders exactly one sample")
+    exposed = {n.lower() for n in names}
+    layout = Layout(copies=copies)
+    opts = " ".join(part for part in (options, GENTLE_OPTIONS if gentle else "") if part)
+    lines = [f"{netlist.title} [optiyield: {count} sample{'s' if count != 1 else ''}]"]
+    lines += netlist.hoisted
+    if opts:
+        lines.append(f".options {opts}")
+    if copies:
+        defaults = " ".join(f"{n}={netlist.params.get(n.lower(), '0')}" for n in names)
+        lines.append(f".subckt {SUBCKT}" + (f" params: {defaults}" if names else ""))
+        lines += _strip_param_lines(netlist.body, exposed)
+        lines.append(f".ends {SUBCKT}")
+        for k in range(count):
+            assigns = " ".join(f"{n}={_format(v)}" for n, v in zip(names, values[k], strict=True))
+            lines.append(f"X{k} {SUBCKT} {assigns}".rstrip())
+    else:
+        lines += _strip_param_lines(netlist.body, exposed)
+        if names:
+            lines.append(".param " + " ".join(f"{n}={_format(v)}" for n, v in zip(names, values[0], strict=True)))
+    lines += netlist.analyses
+    if netlist.measures:
+        lines += _control_block(netlist, count, copies, raw_path)
+    lines.append(".end")
+    return "\n".join(lines) + "\n", layout
+
+
+def _control_block(netlist: Netlist, count: int, copies: bool, raw_path: str) -> list[str]:
+    block = [".control", "set appendwrite", "run"]
+    for line in netlist.measures:
+        kind = line.split()[1].lower()
+        block.append(f"setplot {_PLOT_OF_KIND.get(kind, kind + '1')}")
+        if copies:
+            block += [_rewrite_meas(line, k) for k in range(count)]
+        else:
+            block.append(line[1:] if line.startswith(".") else line)
+    for kind in dict.fromkeys(netlist.analysis_kinds):
+        plot = _PLOT_OF_KIND.get(kind)
+        if plot:
+            block += [f"setplot {plot}", f'write "{raw_path}"']
+    block += ["quit", ".endc"]
+    return block

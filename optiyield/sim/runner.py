@@ -1,0 +1,179 @@
+"""Run one ngspice process on one deck and say whether it worked.
+
+``ngspice -b -r out.raw deck.cir`` in its own folder and process group, with a minimal spinit
+(``set num_threads=1``: OpenMP threads only slow small circuits down), a wall-clock time-out (the whole
+process group is killed) and a cap on the size of files it writes (a runaway transient is killed by
+SIGXFSZ instead of filling memory). Exit code 0 does not mean success: the output is scanned for
+convergence failures and the raw file for missing or incomplete plots (reference: ngspice findings §5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optiyield.sim.rawfile import Plot, RawFileError, plot_kind, read_raw
+
+SPINIT = "alias exit quit\nset num_threads=1\n"
+
+#: Output lines that mean the results cannot be trusted even when ngspice exits with 0.
+FAILURE_PATTERNS = re.compile(
+    r"(?im)(timestep too small|singular matrix|simulation\(s\) aborted|dc solution failed|"
+    r"transient op failed|no convergence|iteration limit|could not be simulated|fatal|cannot recover|"
+    r"^\s*error\b.*)"
+)
+_IGNORED_ERRORS = re.compile(r"(?i)^\s*error: measure\b|\.meas.*failed!|^\s*error on line.*meas")
+
+
+class NgspiceNotFound(RuntimeError):
+    """The ngspice executable is not installed or not on PATH."""
+
+
+def find_ngspice(executable: str = "ngspice") -> str:
+    """Absolute path of the ngspice executable; raises :class:`NgspiceNotFound` with install advice."""
+    found = shutil.which(executable)
+    if found is None:
+        raise NgspiceNotFound(
+            f"'{executable}' not found on PATH. Install it with `apt-get install ngspice` "
+            "(Debian/Ubuntu) or run `make demo`, which installs it."
+        )
+    return found
+
+
+@dataclass
+class RunOutcome:
+    """What one ngspice run produced: plots, its text output, timing and, if it failed, why."""
+
+    plots: list[Plot] = field(default_factory=list)
+    stdout: str = ""
+    returncode: int | None = None
+    seconds: float = 0.0
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the run is usable (no failure reason)."""
+        return self.failure is None
+
+    def plot(self, kind: str) -> Plot:
+        """The first plot of an analysis kind (``op``, ``ac``, …); KeyError if absent."""
+        for plot in self.plots:
+            if plot.kind == kind:
+                return plot
+        raise KeyError(f"no {kind} plot in the results")
+
+
+def _workspace_root() -> Path:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+class NgspiceRunner:
+    """Runs decks through the ngspice executable; safe to share between threads.
+
+    ``max_file_bytes`` caps every file ngspice writes (the raw file above all).
+    """
+
+    def __init__(self, executable: str = "ngspice", max_file_bytes: int = 2 << 30) -> None:
+        self.executable = find_ngspice(executable)
+        self.max_file_bytes = max_file_bytes
+        self._scripts = Path(tempfile.mkdtemp(prefix="optiyield-spinit-"))
+        (self._scripts / "spinit").write_text(SPINIT)
+        self._env = dict(os.environ, SPICE_SCRIPTS=str(self._scripts))
+
+    def _limits(self) -> None:  # runs in the child before exec
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.max_file_bytes, self.max_file_bytes))
+
+    def workdir(self) -> Path:
+        """A fresh private folder for one run (in /dev/shm when available)."""
+        return Path(tempfile.mkdtemp(prefix="optiyield-run-", dir=_workspace_root()))
+
+    def run(self, deck: str, folder: Path, timeout: float, expected: tuple[str, ...] = ()) -> RunOutcome:
+        """Write ``deck`` to ``folder/deck.cir``, run ngspice on it and classify the outcome.
+
+        ``expected`` lists analysis kinds whose plots must be present and complete. The raw file is
+        ``folder/out.raw`` (the deck must refer to that path if it writes from ``.control``).
+        """
+        deck_path, raw_path, log_path = folder / "deck.cir", folder / "out.raw", folder / "log.txt"
+        deck_path.write_text(deck)
+        command = [self.executable, "-b", "-r", str(raw_path), str(deck_path)]
+        if ".control" in deck:
+            command = [self.executable, "-b", str(deck_path)]
+        start = time.perf_counter()
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self._env, start_new_session=True, preexec_fn=self._limits,
+            )
+            try:
+                returncode = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                return RunOutcome(returncode=None, seconds=time.perf_counter() - start,
+                                  stdout=_read_text(log_path), failure=f"timed out after {timeout:g} s")
+        outcome = RunOutcome(returncode=returncode, seconds=time.perf_counter() - start,
+                             stdout=_read_text(log_path))
+        outcome.failure = self._classify(outcome, raw_path, expected)
+        return outcome
+
+    def _classify(self, outcome: RunOutcome, raw_path: Path, expected: tuple[str, ...]) -> str | None:
+        rc = outcome.returncode
+        if rc is not None and rc < 0:
+            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+            reason = {"SIGXFSZ": " (raw file exceeded the size cap)"}.get(name, "")
+            return f"ngspice crashed: killed by {name}{reason}"
+        message = _first_failure_line(outcome.stdout)
+        if rc:
+            return f"ngspice exit code {rc}" + (f": {message}" if message else "")
+        if message:
+            return message
+        try:
+            outcome.plots = read_raw(raw_path)
+        except RawFileError as exc:
+            return str(exc)
+        for kind in expected:
+            plots = [p for p in outcome.plots if p.kind == kind]
+            if not plots:
+                return f"no {kind} results in the raw file"
+            if not all(p.complete for p in plots):
+                return f"{kind} results incomplete (missing points)"
+        return None
+
+    def close(self) -> None:
+        """Remove the spinit folder."""
+        shutil.rmtree(self._scripts, ignore_errors=True)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _first_failure_line(text: str) -> str | None:
+    for line in text.splitlines():
+        if _IGNORED_ERRORS.search(line):
+            continue
+        match = FAILURE_PATTERNS.search(line)
+        if match:
+            return line.strip()[:300]
+    return None
+
+
+__all__ = ["FAILURE_PATTERNS", "NgspiceNotFound", "NgspiceRunner", "RunOutcome", "find_ngspice", "plot_kind"]

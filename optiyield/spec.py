@@ -1,0 +1,268 @@
+"""Spec files: YAML → validated, frozen design problems.
+
+A spec names a testbench, its design variables (start and bounds), the manufacturing variation,
+the specifications (lower/upper limits on measures) and run settings. Numbers accept engineering
+suffixes (``350p``, ``22u``, ``1.2k``, ``5%``; see :mod:`optiyield.units`). Every error names the file,
+the YAML path and what was expected, e.g. ``specs/csva.yaml: design.W.start: 50u is outside [1u, 20u]``.
+See docs/spec-format.md for the full format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from optiyield.errors import SpecError, from_validation_error, load_yaml
+from optiyield.stats.variation import Draw, StatisticalModel, VariationError
+from optiyield.testbench import Testbench, TestbenchFile, build_testbench, load_testbench
+from optiyield.units import UnitError, format_eng, parse_eng
+from optiyield.yield_ import SpecLimit
+
+
+def _eng(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_eng(value)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Eng = Annotated[float, BeforeValidator(_eng)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DesignVariable(_Frozen):
+    """A design variable: start value and bounds, SI units."""
+
+    start: Eng | None = None
+    min: Eng
+    max: Eng
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DesignVariable:
+        if self.min > self.max:
+            raise ValueError(f"min {format_eng(self.min)} is greater than max {format_eng(self.max)}")
+        return self
+
+
+class Spread(_Frozen):
+    """A spread given as absolute SI value or, when written with ``%``, as a fraction of nominal."""
+
+    value: float
+    relative: bool
+
+
+def _spread(value: Any) -> Any:
+    if value is None or isinstance(value, Spread | dict):
+        return value
+    relative = isinstance(value, str) and value.strip().endswith("%")
+    return {"value": _eng(value), "relative": relative}
+
+
+class VariationEntry(_Frozen):
+    """One source of variation.
+
+    ``param`` (one parameter) or ``params`` (several, e.g. one per device); ``dist: normal`` with
+    ``sigma`` or ``dist: uniform`` with ``tol`` (± half-width); ``%`` makes the spread relative to the
+    nominal value. ``mode: global`` draws one deviate shared by all ``params`` (process shift),
+    ``mode: mismatch`` an independent one per parameter (device mismatch).
+    """
+
+    param: str | None = None
+    params: tuple[str, ...] | None = None
+    name: str | None = None
+    dist: Literal["normal", "uniform"]
+    sigma: Annotated[Spread | None, BeforeValidator(_spread)] = None
+    tol: Annotated[Spread | None, BeforeValidator(_spread)] = None
+    mode: Literal["global", "mismatch"] = "global"
+
+    @model_validator(mode="after")
+    def _shape(self) -> VariationEntry:
+        if (self.param is None) == (self.params is None):
+            raise ValueError("give exactly one of `param` (a name) or `params` (a list of names)")
+        if self.params is not None and not self.params:
+            raise ValueError("`params` is empty")
+        if self.dist == "normal" and (self.sigma is None or self.tol is not None):
+            raise ValueError("a normal variation takes `sigma` (and no `tol`)")
+        if self.dist == "uniform" and (self.tol is None or self.sigma is not None):
+            raise ValueError("a uniform variation takes `tol` (and no `sigma`)")
+        spread = self.sigma or self.tol
+        if spread is not None and spread.value < 0:
+            raise ValueError("the spread must not be negative")
+        return self
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The parameters this entry varies."""
+        return (self.param,) if self.param is not None else tuple(self.params or ())
+
+    @property
+    def draw_name(self) -> str:
+        """The name correlations refer to: ``name``, else the single parameter's name."""
+        return self.name or (self.param if self.param is not None else "+".join(self.targets))
+
+
+class Variation(_Frozen):
+    """All variation entries and the correlations between (global, normal) entries."""
+
+    parameters: tuple[VariationEntry, ...] = ()
+    correlations: tuple[tuple[str, str, float], ...] = ()
+
+
+def _variation(value: Any) -> Any:
+    return {"parameters": value} if isinstance(value, list) else value
+
+
+class SpecBound(_Frozen):
+    """A specification on one measure: lower and/or upper limit, optional weight and error scale."""
+
+    min: Eng | None = None
+    max: Eng | None = None
+    weight: float = Field(1.0, gt=0)
+    scale: Eng | None = None
+
+    @model_validator(mode="after")
+    def _limits(self) -> SpecBound:
+        if self.min is None and self.max is None:
+            raise ValueError("give `min`, `max` or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {format_eng(self.min)} is greater than max {format_eng(self.max)}")
+        return self
+
+
+class RunSettings(_Frozen):
+    """Run settings: seed, number of Monte Carlo samples, sampler, confidence level and the optional
+    sequential-stopping width (stop once the yield interval is narrower; then ``samples`` is the cap)."""
+
+    seed: int = 1
+    samples: int = Field(500, ge=1)
+    sampler: Literal["mc", "sobol"] = "mc"
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    ci_width: float | None = Field(None, gt=0, lt=1)
+    chunk: int = Field(250, ge=1)
+    workers: int | None = Field(None, ge=1)
+
+
+class SpecFile(_Frozen):
+    """Schema of a spec file (see the module docstring)."""
+
+    name: str
+    description: str = ""
+    testbench: str | TestbenchFile
+    design: dict[str, DesignVariable] = {}
+    variation: Annotated[Variation, BeforeValidator(_variation)] = Variation()
+    specs: dict[str, SpecBound]
+    run: RunSettings = RunSettings()
+
+
+class Spec:
+    """A validated design problem: the spec file, its loaded testbench and statistical model."""
+
+    def __init__(self, file: SpecFile, testbench: Testbench, model: StatisticalModel, path: Path | None) -> None:
+        self.file, self.testbench, self.model, self.path = file, testbench, model, path
+
+    @property
+    def name(self) -> str:
+        """Name of the design problem."""
+        return self.file.name
+
+    @property
+    def run(self) -> RunSettings:
+        """Run settings."""
+        return self.file.run
+
+    @property
+    def design_start(self) -> dict[str, float]:
+        """Start value of every design variable (the netlist default where no start is given), SI."""
+        return {n: v.start if v.start is not None else float(self.testbench.nominal(n) or 0.0)
+                for n, v in self.file.design.items()}
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Netlist parameters set per sample: design variables, then statistical-only parameters."""
+        names = list(self.file.design)
+        names += [p for p in self.model.parameters if p not in self.file.design]
+        return tuple(names)
+
+    def nominal(self, design: dict[str, float] | None = None) -> dict[str, float]:
+        """Nominal value of every per-sample parameter at a design point (default: the start point)."""
+        point = dict(self.design_start)
+        point.update(design or {})
+        values = {}
+        for name in self.parameters:
+            if name in point:
+                values[name] = point[name]
+            else:
+                default = self.testbench.nominal(name)
+                values[name] = 0.0 if default is None else default
+        return values
+
+    @property
+    def limits(self) -> tuple[SpecLimit, ...]:
+        """The specifications as yield limits."""
+        return tuple(SpecLimit(name, b.min, b.max) for name, b in self.file.specs.items())
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Load and validate a spec file and its testbench; raises :class:`SpecError` on any problem."""
+    path = Path(path)
+    data = load_yaml(path)
+    try:
+        file = SpecFile.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(path, exc) from None
+    base = path.parent
+    if isinstance(file.testbench, str):
+        testbench_path = base / file.testbench
+        if not testbench_path.is_file():
+            raise SpecError(path, "testbench", f"testbench file {file.testbench!r} not found")
+        testbench = load_testbench(testbench_path)
+    else:
+        testbench = build_testbench(file.testbench, base, path)
+    return Spec(file, testbench, _check(file, testbench, path), path)
+
+
+def _check(file: SpecFile, testbench: Testbench, path: Path) -> StatisticalModel:
+    """Cross-checks between spec and testbench; returns the statistical model."""
+    netlist_name = testbench.netlist.path.name
+    for name, var in file.design.items():
+        where = f"design.{name}"
+        if not testbench.has_param(name):
+            raise SpecError(path, where, f"no `.param {name}` in {netlist_name}")
+        start = var.start if var.start is not None else testbench.nominal(name)
+        if start is None:
+            raise SpecError(path, f"{where}.start", f"required: the netlist default of {name} is not a number")
+        if not var.min <= start <= var.max:
+            raise SpecError(path, f"{where}.start",
+                            f"{format_eng(start)} is outside [{format_eng(var.min)}, {format_eng(var.max)}]")
+    draws = []
+    for index, entry in enumerate(file.variation.parameters):
+        where = f"variation.parameters[{index}]"
+        for target in entry.targets:
+            if not testbench.has_param(target):
+                raise SpecError(path, f"{where}.{'param' if entry.param else 'params'}",
+                                f"no `.param {target}` in {netlist_name}")
+            if target not in file.design and testbench.nominal(target) is None:
+                raise SpecError(path, where, f"the netlist default of statistical parameter {target} "
+                                "must be a number (it is the nominal value)")
+        spread = entry.sigma or entry.tol
+        assert spread is not None
+        draws.append(Draw(name=entry.draw_name, dist=entry.dist, targets=entry.targets,
+                          spread=spread.value, relative=spread.relative, mode=entry.mode))
+    try:
+        model = StatisticalModel(draws, file.variation.correlations)
+    except VariationError as exc:
+        where = "variation.correlations" if file.variation.correlations else "variation"
+        raise SpecError(path, where, str(exc)) from None
+    measures = testbench.measure_names
+    for name in file.specs:
+        if name not in measures:
+            raise SpecError(path, f"specs.{name}",
+                            f"unknown measure {name!r}; the testbench defines: {', '.join(measures) or 'none'}")
+    return model
