@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from optiyield import measure
+from optiyield.measure.noise import noise_density_at
 from optiyield.errors import SpecError, from_validation_error, load_yaml
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.sim.deck import Layout, meas_replicable
@@ -45,7 +46,7 @@ class MeasureFunction:
     """A library measurement: which analysis it reads, what it binds, and the numpy function."""
 
     analysis: str
-    binding: Literal["transfer", "supply", "node", "source"]
+    binding: Literal["transfer", "supply", "node", "source", "noise"]
     function: Callable[..., np.ndarray]
     options: tuple[str, ...] = ()
     description: str = ""
@@ -69,6 +70,10 @@ CATALOG: dict[str, MeasureFunction] = {
     "unity_gain_frequency": MeasureFunction("ac", "transfer", measure.unity_gain_frequency,
                                             description="unity-gain frequency, Hz"),
     "phase_margin": MeasureFunction("ac", "transfer", measure.phase_margin, description="phase margin, degrees"),
+    "output_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
+                                       description="output noise density at frequency f, V/sqrt(Hz)"),
+    "input_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
+                                      description="input-referred noise density at frequency f, V/sqrt(Hz) or A/sqrt(Hz)"),
 }
 
 
@@ -122,7 +127,8 @@ class MeasureDef(BaseModel):
         if self.fn not in CATALOG:
             raise ValueError(f"unknown measure function {self.fn!r}; expected one of {', '.join(CATALOG)}")
         spec = CATALOG[self.fn]
-        need = {"transfer": ("out",), "supply": ("supply",), "node": ("node",), "source": ("source",)}[spec.binding]
+        need = {"transfer": ("out",), "supply": ("supply",), "node": ("node",), "source": ("source",),
+                "noise": ()}[spec.binding]
         allowed = set(need) | set(spec.options) | ({"in_"} if spec.binding == "transfer" else set())
         for key in need:
             if getattr(self, key) is None:
@@ -252,6 +258,13 @@ class _VectorReader:
             self._cache[key] = self._gather(kind, names, f"i({source})")
         return self._cache[key]
 
+    def vector(self, kind: str, name: str) -> np.ndarray:
+        """A vector that is not per copy (single-sample decks only, e.g. ``onoise_spectrum``)."""
+        key = (kind, name)
+        if key not in self._cache:
+            self._cache[key] = self._gather(kind, [name] * self.count, name)
+        return self._cache[key]
+
     def axis(self, kind: str) -> np.ndarray:
         plot = self.outcome.plot(kind)
         name = {"ac": "frequency", "tran": "time", "noise": "frequency"}.get(kind)
@@ -280,6 +293,9 @@ def _evaluate(definition: MeasureDef, reader: _VectorReader, netlist: Netlist) -
             terms.append((reader.node(kind, src.plus)[:, 0].real, reader.node(kind, src.minus)[:, 0].real,
                           reader.current(kind, src.name)[:, 0].real))
         return np.asarray(spec.function(terms), dtype=float)
+    if spec.binding == "noise":
+        vector = "onoise_spectrum" if definition.fn == "output_noise_at" else "inoise_spectrum"
+        return noise_density_at(reader.axis(kind), reader.vector(kind, vector), definition.f or 0.0)
     if spec.binding == "node":
         return np.asarray(spec.function(reader.node(kind, definition.node or "")[:, 0].real), dtype=float)
     return np.asarray(spec.function(reader.current(kind, definition.source or "")[:, 0].real), dtype=float)
@@ -340,6 +356,10 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
             if source.lower() not in netlist.sources:
                 raise SpecError(file, where, f"no voltage source named {source!r} in {netlist.path.name}"
                                 f" (sources: {', '.join(s.name for s in netlist.sources.values()) or 'none'})")
+    for line in netlist.measures:
+        if line.split()[1].lower() not in ("ac", "dc", "tran", "sp"):
+            raise SpecError(file, "netlist", f"{netlist.path.name}: ngspice 39 measures only ac, dc, tran and sp "
+                            f"results (`{line}`); use a measure function such as output_noise_at instead")
     replicable = not (kinds & SINGLE_ONLY) and all(meas_replicable(m) for m in netlist.measures)
     if spec.replicate is True and not replicable:
         raise SpecError(file, "replicate", "this testbench cannot be replicated as copies "

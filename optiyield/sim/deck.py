@@ -156,6 +156,6 @@ def _control_block(netlist: Netlist, count: int, copies: bool, raw_path: str) ->
     for kind in dict.fromkeys(netlist.analysis_kinds):
         plot = _PLOT_OF_KIND.get(kind)
         if plot:
-            block += [f"setplot {plot}", f'write "{raw_path}"']
+            block += [f"setplot {plot}", f"write {raw_path}"]
     block += ["quit", ".endc"]
     return block

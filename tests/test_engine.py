@@ -1,0 +1,137 @@
+"""The batched engine through real ngspice: batching is exact, failures are isolated and recorded."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optiyield.montecarlo import sample_matrix
+from optiyield.sim.engine import FAILED, OK, Engine
+from optiyield.sim.runner import NgspiceRunner
+from optiyield.spec import load_spec
+from optiyield.stats.variation import OutcomeSet
+from optiyield.testbench import load_testbench
+
+pytestmark = pytest.mark.ngspice
+ROOT = Path(__file__).resolve().parents[1]
+CIRCUITS = Path(__file__).parent / "circuits"
+BOLTZMANN = 1.380649e-23
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine(workers=2)
+
+
+def test_batched_results_equal_one_at_a_time(engine):
+    """The same 24 Monte Carlo samples of the CSVA, as one K-copy deck and as 24 separate decks.
+
+    They agree to solver round-off (~1e-9 relative: the matrix ordering differs), far below the
+    sample-to-sample spread."""
+    spec = load_spec(ROOT / "specs" / "csva.yaml")
+    outcomes = OutcomeSet.draw(spec.model, 24, "mc", seed=11)
+    values = sample_matrix(spec, outcomes)
+    job = spec.testbench.job(spec.parameters)
+    batched = engine.run(dataclasses.replace(job, batch_size=24), values)
+    single = engine.run(dataclasses.replace(job, copies=False), values)
+    assert batched.runs <= 2 and single.runs == 24
+    assert (batched.status == OK).all() and (single.status == OK).all()
+    for name in job.measures:
+        np.testing.assert_allclose(batched.values[name], single.values[name], rtol=1e-7, err_msg=name)
+    # the samples really differ, so equality is not trivial
+    assert np.ptp(batched.values["gain_db"]) > 0.1
+
+
+def probe_values() -> tuple[tuple[str, ...], np.ndarray]:
+    names = ("p", "per", "mu", "rl")
+    values = np.tile([1.0, 100e-9, 1.0, 0.0], (8, 1))
+    values[:, 3] = 100.0 * np.arange(1, 9)
+    return names, values
+
+
+def test_failures_are_recorded_and_the_rest_of_the_batch_survives(engine):
+    """Sample 2 does not converge, sample 5 hangs (time-out), sample 6 makes ngspice abort (fatal
+    BSIM4 parameter error); the other five come back with correct values."""
+    testbench = load_testbench(CIRCUITS / "probes.yaml")
+    names, values = probe_values()
+    values[2, 0] = 0.0  # p = 0: B1 divides by zero
+    values[5, 1] = 1e-13  # a PULSE breakpoint every 0.1 ps over 2 us: runs for hours
+    values[6, 2] = -1.0  # mulu0 < 0: "Fatal: u0 ... is not positive"
+    results = engine.run(testbench.job(names), values)
+    failed = [2, 5, 6]
+    survivors = [k for k in range(8) if k not in failed]
+    assert list(np.flatnonzero(results.status == FAILED)) == failed
+    assert (results.status[survivors] == OK).all()
+    # B1 forces I = v(g)/p = 1 A through rl, so v(d) = -rl
+    np.testing.assert_allclose(results.values["vd"][survivors], -values[survivors, 3], rtol=1e-9)
+    assert np.isnan(results.values["vd"][failed]).all()
+    assert "timestep too small" in results.reason[2].lower()
+    assert "timed out after 3 s" in results.reason[5]
+    assert "fatal" in results.reason[6].lower() and "u0" in results.reason[6]
+    for k in failed:  # each was retried once with gentle options before being recorded
+        assert "retry with gentle options" in results.reason[k]
+
+
+def test_runaway_output_is_killed_by_the_file_size_cap():
+    """A sample that makes the raw file explode kills ngspice with SIGXFSZ; the other survives."""
+    testbench = load_testbench(CIRCUITS / "probes.yaml")
+    names, values = probe_values()
+    values = values[:2].copy()
+    values[1, 1] = 1e-13
+    capped = Engine(runner=NgspiceRunner(max_file_bytes=4 << 20), workers=1)
+    job = dataclasses.replace(testbench.job(names), timeout=60)
+    results = capped.run(job, values)
+    assert list(results.status) == [OK, FAILED]
+    assert "killed by SIGXFSZ" in results.reason[1]
+    assert results.values["vd"][0] == pytest.approx(-100.0)
+
+
+def test_single_copy_path_for_noise_analysis(engine):
+    """.noise cannot be replicated: one process per sample, densities equal sqrt(4kT R/2)."""
+    testbench = load_testbench(CIRCUITS / "divider_noise.yaml")
+    assert not testbench.copies
+    r = np.array([[1e3], [2e3], [50.0]])
+    results = engine.run(testbench.job(("r",)), r)
+    assert results.runs == 3
+    expected = np.sqrt(4 * BOLTZMANN * 300.15 * r[:, 0] / 2)
+    np.testing.assert_allclose(results.values["vn1k"], expected, rtol=1e-5)
+    np.testing.assert_allclose(results.values["vn100k"], expected, rtol=1e-5)
+
+
+def test_meas_results_by_name_in_copies_and_single(engine, tmp_path):
+    """`.meas` lines of the netlist become measures; copies and single decks agree with numpy measures."""
+    netlist = (ROOT / "circuits" / "csva" / "netlist.cir").read_text()
+    netlist = netlist.replace("../models/", str(ROOT / "circuits" / "models") + "/")
+    netlist = netlist.replace(".end\n", ".meas ac g1k find vdb(vout) at=1k\n.meas ac fu when vdb(vout)=0 fall=1\n"
+                              ".meas ac never when vdb(vout)=100 fall=1\n.end\n")
+    (tmp_path / "n.cir").write_text(netlist)
+    (tmp_path / "tb.yaml").write_text("name: m\nnetlist: n.cir\nmeasures:\n  gain_db: {fn: lf_gain_db, out: vout}\n")
+    testbench = load_testbench(tmp_path / "tb.yaml")
+    assert testbench.copies and set(testbench.measure_names) == {"gain_db", "g1k", "fu", "never"}
+    values = np.array([[5e-6, 1000.0], [6e-6, 800.0], [4e-6, 1500.0]])
+    job = testbench.job(("W", "Rd"))
+    copies = engine.run(job, values)
+    single = engine.run(dataclasses.replace(job, copies=False), values)
+    for result in (copies, single):
+        assert (result.status == OK).all()
+        np.testing.assert_allclose(result.values["g1k"], result.values["gain_db"], atol=1e-5)
+        assert (result.values["fu"] > 4e8).all()
+        assert np.isnan(result.values["never"]).all()  # a .meas that fails is undefined, not a failed run
+    np.testing.assert_allclose(copies.values["fu"], single.values["fu"], rtol=1e-6)
+
+
+def test_meas_on_noise_is_refused_with_a_clear_message(tmp_path):
+    (tmp_path / "n.cir").write_text((CIRCUITS / "divider_noise.cir").read_text().replace(
+        ".end", ".meas noise vn find onoise_spectrum at=1k\n.end"))
+    (tmp_path / "tb.yaml").write_text("name: m\nnetlist: n.cir\n")
+    with pytest.raises(ValueError, match="ngspice 39 measures only ac, dc, tran and sp"):
+        load_testbench(tmp_path / "tb.yaml")
+
+
+def test_progress_reports_every_sample(engine):
+    spec = load_spec(ROOT / "specs" / "csva.yaml")
+    values = sample_matrix(spec, OutcomeSet.draw(spec.model, 30, "sobol", seed=2))
+    seen = []
+    engine.run(dataclasses.replace(spec.testbench.job(spec.parameters), batch_size=7), values, seen.append)
+    assert sum(seen) == 30 and len(seen) == 5
