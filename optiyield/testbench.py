@@ -27,8 +27,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from optiyield import measure
-from optiyield.measure.noise import noise_density_at
 from optiyield.errors import SpecError, from_validation_error, load_yaml
+from optiyield.measure.noise import noise_density_at
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.sim.deck import Layout, meas_replicable
 from optiyield.sim.engine import SimJob
@@ -73,7 +73,7 @@ CATALOG: dict[str, MeasureFunction] = {
     "output_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
                                        description="output noise density at frequency f, V/sqrt(Hz)"),
     "input_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
-                                      description="input-referred noise density at frequency f, V/sqrt(Hz) or A/sqrt(Hz)"),
+                                      description="input-referred noise density at frequency f, V/sqrt(Hz)"),
 }
 
 

@@ -121,9 +121,8 @@ def read_raw(path: str | Path) -> list[Plot]:
         expected = npoints * width * 8
         available = min(expected, len(data) - start)
         rows = available // (width * 8)
-        block = np.frombuffer(data, dtype="<f8", count=rows * width, offset=start).reshape(rows, width)
-        if "complex" in flags:
-            block = block[:, 0::2] + 1j * block[:, 1::2]
+        dtype = "<c16" if "complex" in flags else "<f8"  # complex points are interleaved (re, im) pairs
+        block = np.frombuffer(data, dtype=dtype, count=rows * len(names), offset=start).reshape(rows, len(names))
         index = {vname: i for i, vname in enumerate(names)}
         plots.append(Plot(name=name, flags=flags, points=rows, index=index, data=block, complete=rows == npoints))
         offset = start + expected

@@ -1,0 +1,39 @@
+# optiyield — the two commands a new user needs on a fresh Debian machine:
+#   make demo   installs ngspice and the package, then runs a Monte Carlo yield job
+#   make test   installs the same, then runs the test suite (real ngspice, nothing mocked)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: setup demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v ngspice >/dev/null 2>&1 || { \
+	  echo "installing ngspice (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ngspice; }
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || { \
+	  echo "installing python3-venv (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+setup: $(VENV)/.installed  ## install ngspice and the package (into .venv)
+
+demo: setup  ## Monte Carlo yield of the common-source amplifier: table, histograms, JSON in out/csva
+	$(VENV)/bin/optiyield yield specs/csva.yaml --out out/csva
+
+test: setup  ## the whole test suite; fails loudly if pytest collects nothing (exit 5)
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+
+lint: setup
+	$(VENV)/bin/ruff check optiyield tests benchmarks
+
+bench: setup  ## throughput benchmark (not a test): prints a table
+	$(PY) benchmarks/mc_throughput.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m optiyield`` runs the command line."""
+
+from optiyield.cli import app
+
+app()
