@@ -90,13 +90,20 @@ def default_workers() -> int:
 
 
 class Engine:
-    """Runs :class:`SimJob` s on a pool of ngspice processes (threads waiting on subprocesses)."""
+    """Runs :class:`SimJob` s on up to ``workers`` concurrent ngspice processes.
+
+    Threads render decks and measure results while other batches simulate; only the ngspice process
+    itself holds one of the ``workers`` slots.
+    """
 
     def __init__(self, runner: NgspiceRunner | None = None, workers: int | None = None,
                  split_after_timeout: int = 8) -> None:
         self.runner = runner or NgspiceRunner()
         self.workers = workers or default_workers()
         self.split_after_timeout = split_after_timeout
+        # At most `workers` ngspice processes at once; twice as many threads, so that rendering the
+        # next deck and measuring the last one overlap with the running simulations.
+        self._slots = threading.BoundedSemaphore(self.workers)
 
     def run(self, job: SimJob, values: np.ndarray,
             progress: Callable[[int], None] | None = None) -> SimResults:
@@ -108,7 +115,7 @@ class Engine:
         if count:
             size = min(job.batch_size, math.ceil(count / self.workers)) if job.copies else 1
             batches = [np.arange(i, min(i + size, count)) for i in range(0, count, size)]
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            with ThreadPoolExecutor(max_workers=2 * self.workers) as pool:
                 for future in [pool.submit(self._solve, state, b, False) for b in batches]:
                     future.result()
         results = state.results()
@@ -146,7 +153,7 @@ class Engine:
         try:
             deck, layout = render(job.netlist, job.names, state.values[index], str(folder / "out.raw"),
                                   copies=job.copies, options=job.options, gentle=gentle)
-            outcome = self.runner.run(deck, folder, job.timeout, job.expected)
+            outcome = self.runner.run(deck, folder, job.timeout, job.expected, slot=self._slots)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         state.count_run(outcome.seconds)
