@@ -50,30 +50,33 @@ class MeasureFunction:
     function: Callable[..., np.ndarray]
     options: tuple[str, ...] = ()
     description: str = ""
+    unit: str = ""
 
 
 CATALOG: dict[str, MeasureFunction] = {
     "dc_power": MeasureFunction("op", "supply", measure.total_dc_power,
-                                description="dc power in W delivered by one or more voltage sources"),
-    "dc_voltage": MeasureFunction("op", "node", lambda v: v, description="operating-point voltage of a node, V"),
+                                description="dc power in W delivered by one or more voltage sources", unit="W"),
+    "dc_voltage": MeasureFunction("op", "node", lambda v: v,
+                                  description="operating-point voltage of a node, V", unit="V"),
     "dc_current": MeasureFunction("op", "source", lambda i: -i,
-                                  description="operating-point current delivered by a voltage source, A"),
+                                  description="operating-point current delivered by a voltage source, A", unit="A"),
     "lf_gain_db": MeasureFunction("ac", "transfer", measure.lf_gain_db,
-                                  description="gain at the lowest simulated frequency, dB"),
+                                  description="gain at the lowest simulated frequency, dB", unit="dB"),
     "gain_db_at": MeasureFunction("ac", "transfer", measure.gain_db_at, ("f",),
-                                  description="gain at frequency f, dB"),
-    "peak_gain_db": MeasureFunction("ac", "transfer", measure.peak_gain_db, description="peak gain, dB"),
+                                  description="gain at frequency f, dB", unit="dB"),
+    "peak_gain_db": MeasureFunction("ac", "transfer", measure.peak_gain_db, description="peak gain, dB", unit="dB"),
     "peak_frequency": MeasureFunction("ac", "transfer", measure.peak_frequency,
-                                      description="frequency of peak gain, Hz"),
+                                      description="frequency of peak gain, Hz", unit="Hz"),
     "bandwidth_3db": MeasureFunction("ac", "transfer", measure.bandwidth_3db, ("ref",),
-                                     description="-3 dB bandwidth, Hz"),
+                                     description="-3 dB bandwidth, Hz", unit="Hz"),
     "unity_gain_frequency": MeasureFunction("ac", "transfer", measure.unity_gain_frequency,
-                                            description="unity-gain frequency, Hz"),
-    "phase_margin": MeasureFunction("ac", "transfer", measure.phase_margin, description="phase margin, degrees"),
+                                            description="unity-gain frequency, Hz", unit="Hz"),
+    "phase_margin": MeasureFunction("ac", "transfer", measure.phase_margin,
+                                    description="phase margin, degrees", unit="°"),
     "output_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
-                                       description="output noise density at frequency f, V/sqrt(Hz)"),
+                                       description="output noise density at frequency f, V/sqrt(Hz)", unit="V/√Hz"),
     "input_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
-                                      description="input-referred noise density at frequency f, V/sqrt(Hz)"),
+                                      description="input-referred noise density at frequency f", unit="V/√Hz"),
 }
 
 
@@ -183,6 +186,11 @@ class Testbench:
     def measure_names(self) -> tuple[str, ...]:
         """All measures: the declared ones, then ``.meas`` results not declared under another name."""
         return tuple(self.measures)
+
+    def unit(self, measure: str) -> str:
+        """SI unit of a measure (empty for ``.meas`` results, whose unit ngspice does not say)."""
+        definition = self.measures[measure]
+        return CATALOG[definition.fn].unit if definition.fn else ""
 
     def nominal(self, name: str) -> float | None:
         """Numeric ``.param`` default of a netlist parameter (None if absent or an expression)."""

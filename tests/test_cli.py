@@ -76,3 +76,20 @@ def test_help_has_examples():
     for command in ([], ["yield"], ["validate"]):
         result = CliRunner().invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output
+
+
+@pytest.mark.ngspice
+def test_failed_simulations_count_against_yield_and_are_listed(tmp_path):
+    spec = ROOT / "tests" / "circuits" / "probes_spec.yaml"
+    result = CliRunner().invoke(app, ["yield", str(spec), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    table = pd.read_csv(tmp_path / "samples.csv")
+    failed = table["status"] == "failed"
+    assert failed.sum() == summary["failed_simulations"] > 0
+    assert (table.loc[failed, "mu"] < 0).all() and (table.loc[~failed, "mu"] > 0).all()
+    assert all("u0" in reason for reason in summary["failure_reasons"])
+    in_spec = (~failed) & (table["vd"] >= -1050) & (table["vd"] <= -950)
+    assert summary["yield"]["passed"] == in_spec.sum()
+    assert summary["yield"]["n"] == 40
+    assert f"failed simulations: {failed.sum()}" in result.output and "u0" in result.output

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
 
 from optiyield.montecarlo import MonteCarloResult  # noqa: E402
 from optiyield.spec import Spec  # noqa: E402
@@ -53,6 +54,8 @@ def summary_dict(spec: Spec, result: MonteCarloResult) -> dict[str, Any]:
 def histogram(spec: Spec, result: MonteCarloResult, measure: str, path: Path) -> None:
     """Histogram of one measure over the successfully simulated samples, with its limits drawn."""
     bound = spec.file.specs[measure]
+    unit = spec.testbench.unit(measure)
+    formatter = EngFormatter(unit=unit, sep=" ")
     values = result.table.loc[result.table["status"] != "failed", measure].to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=110)
@@ -69,12 +72,13 @@ def histogram(spec: Spec, result: MonteCarloResult, measure: str, path: Path) ->
     for limit, label in ((bound.min, "min"), (bound.max, "max")):
         if limit is not None:
             axes.axvline(limit, color="black", linestyle="--", linewidth=1.5)
-            axes.annotate(f"{label} {limit:.4g}", (limit, 1), xycoords=("data", "axes fraction"),
+            axes.annotate(f"{label} {formatter.format_data(limit)}", (limit, 1), xycoords=("data", "axes fraction"),
                           xytext=(3, -12), textcoords="offset points", fontsize=8)
     est = result.summary.per_spec[measure]
     axes.set_title(f"{spec.name}: {measure} — spec yield {est.value * 100:.1f} % "
                    f"[{est.low * 100:.1f}, {est.high * 100:.1f}]", fontsize=10)
-    axes.set_xlabel(f"{measure} (SI units)")
+    axes.set_xlabel(f"{measure} ({unit})" if unit else measure)
+    axes.xaxis.set_major_formatter(formatter)
     axes.set_ylabel("samples")
     axes.legend(fontsize=8, loc="upper right")
     figure.tight_layout()
