@@ -136,6 +136,82 @@ class SpecBound(_Frozen):
         return self
 
 
+class VerifyOptions(_Frozen):
+    """A verification Monte Carlo with a fresh, larger sample."""
+
+    samples: int = Field(2000, ge=1)
+    seed: int | None = None
+
+
+class Step(_Frozen):
+    """One step of ``run.steps``: exactly one of ``nominal``, ``yield``, ``staged``, ``baseline`` or
+    ``verify``, with its options. Examples::
+
+        - {nominal: minimax, max_iter: 30}
+        - {yield: l1, gradient: igat, max_iter: 30, phases: 2}
+        - {staged: bfgs, rounds: 3}
+        - {baseline: random, budget: 2000}
+        - {verify: {samples: 2000}}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    nominal: Literal["minimax"] | None = None
+    yield_: Literal["l1"] | None = Field(None, alias="yield")
+    staged: Literal["bfgs"] | None = None
+    baseline: Literal["random", "nelder-mead"] | None = None
+    verify: VerifyOptions | None = None
+    gradient: Literal["igat", "past", "central"] = "igat"
+    max_iter: int = Field(30, ge=1)
+    phases: int = Field(2, ge=1)
+    rounds: int = Field(3, ge=1)
+    budget: int = Field(2000, ge=1)
+    samples: int | None = Field(None, ge=1)
+    trust_region: float = Field(0.1, gt=0, le=1)
+    refresh: int = Field(5, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _verify_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("verify") is True:
+            data = {**data, "verify": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        kinds = [k for k in ("nominal", "yield_", "staged", "baseline", "verify") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a step is exactly one of `nominal`, `yield`, `staged`, `baseline` or `verify`")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``nominal``, ``yield``, ``staged``, ``baseline`` or ``verify``."""
+        for key in ("nominal", "yield_", "staged", "baseline", "verify"):
+            if getattr(self, key) is not None:
+                return key.rstrip("_")
+        raise AssertionError("validated step without a kind")
+
+
+class Stage(_Frozen):
+    """A knowledge-based optimization stage: a group of specs (optionally re-weighted) and the design
+    variables allowed to move while they are optimized."""
+
+    name: str
+    specs: dict[str, float] | tuple[str, ...]
+    variables: tuple[str, ...]
+
+    @property
+    def weights(self) -> dict[str, float] | None:
+        """Per-spec weights of this stage, or None to use the specs' own weights."""
+        return dict(self.specs) if isinstance(self.specs, dict) else None
+
+    @property
+    def spec_names(self) -> tuple[str, ...]:
+        """The specs this stage optimizes."""
+        return tuple(self.specs)
+
+
 class RunSettings(_Frozen):
     """Run settings: seed, number of Monte Carlo samples, sampler, confidence level and the optional
     sequential-stopping width (stop once the yield interval is narrower; then ``samples`` is the cap)."""
@@ -147,6 +223,7 @@ class RunSettings(_Frozen):
     ci_width: float | None = Field(None, gt=0, lt=1)
     chunk: int = Field(250, ge=1)
     workers: int | None = Field(None, ge=1)
+    steps: tuple[Step, ...] = ()
 
 
 class SpecFile(_Frozen):
@@ -158,6 +235,7 @@ class SpecFile(_Frozen):
     design: dict[str, DesignVariable] = {}
     variation: Annotated[Variation, BeforeValidator(_variation)] = Variation()
     specs: dict[str, SpecBound]
+    stages: tuple[Stage, ...] = ()
     run: RunSettings = RunSettings()
 
 
@@ -260,6 +338,17 @@ def _check(file: SpecFile, testbench: Testbench, path: Path) -> StatisticalModel
     except VariationError as exc:
         where = "variation.correlations" if file.variation.correlations else "variation"
         raise SpecError(path, where, str(exc)) from None
+    for index, stage in enumerate(file.stages):
+        for name in stage.spec_names:
+            if name not in file.specs:
+                raise SpecError(path, f"stages[{index}].specs",
+                                f"{name!r} is not one of the specs ({', '.join(file.specs)})")
+        for name in stage.variables:
+            if name not in file.design:
+                raise SpecError(path, f"stages[{index}].variables",
+                                f"{name!r} is not a design variable ({', '.join(file.design) or 'none'})")
+    if any(step.kind == "staged" for step in file.run.steps) and not file.stages:
+        raise SpecError(path, "run.steps", "a `staged` step needs `stages:` in the spec")
     measures = testbench.measure_names
     for name in file.specs:
         if name not in measures:

@@ -11,6 +11,7 @@ A ``testbench.yaml`` next to the netlist::
       gmax:    {meas: gmax}                         # a .meas result of the netlist
     batch_size: 500                   # copies per ngspice run
     timeout: 60                       # s, wall-clock limit of one ngspice run
+    transistors: [M1]                 # devices the region check wants in saturation (staged BFGS)
 
 Every ``.meas`` line of the netlist is also a measure under its own name.
 """
@@ -159,6 +160,7 @@ class TestbenchFile(BaseModel):
     batch_size: int = Field(500, ge=1, le=20000)
     timeout: float = Field(60.0, gt=0)
     options: str = ""
+    transistors: tuple[str, ...] = ()
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -181,6 +183,7 @@ class Testbench:
     timeout: float
     options: str
     source: Path | None = None
+    transistors: tuple[str, ...] = ()
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -375,4 +378,4 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
     copies = replicable if spec.replicate == "auto" else bool(spec.replicate)
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
-                     source=Path(file) if file else None)
+                     source=Path(file) if file else None, transistors=spec.transistors)

@@ -1,0 +1,1 @@
+"""Optimizers: minimax, one-sided l1 yield optimization, staged BFGS, baselines; gradient providers."""

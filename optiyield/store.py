@@ -1,0 +1,145 @@
+"""SQLite journal of every evaluation: cache, resume and audit.
+
+Each simulated sample is stored under a key made from the testbench fingerprint and the exact bytes of
+its parameter row. Optimizers here are deterministic (fixed seeds, common random numbers), so a resumed
+run asks for the same rows again and gets them from the store instead of from ngspice: an interrupted
+``optiyield run`` continues where it stopped. Rows are committed after every engine call, so a kill
+loses at most the batches in flight. Iteration records of each step are journaled too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evaluations (
+    key BLOB PRIMARY KEY,
+    params BLOB NOT NULL,
+    measures TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    step TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+class StoreMismatch(ValueError):
+    """The store was written for another testbench or parameter set."""
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
+
+
+class Store:
+    """The evaluation journal of one output folder (``store.sqlite``).
+
+    ``fingerprint`` identifies the testbench and the parameter order; opening a store written for
+    another fingerprint raises :class:`StoreMismatch`.
+    """
+
+    def __init__(self, path: str | Path, fingerprint: str, parameters: Sequence[str], measures: Sequence[str]):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.parameters, self.measures = tuple(parameters), tuple(measures)
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.executescript(SCHEMA)
+        self._prefix = hashlib.sha1(fingerprint.encode()).digest()
+        stored = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if stored and stored.get("fingerprint") != fingerprint:
+            raise StoreMismatch(f"{self.path} was written for a different testbench or parameter set; "
+                                "use another output folder or start over with --fresh")
+        if not stored:
+            self._db.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("fingerprint", fingerprint), ("parameters", json.dumps(self.parameters)),
+                ("measures", json.dumps(self.measures)), ("created", str(time.time()))])
+            self._db.commit()
+
+    def _keys(self, rows: np.ndarray) -> list[bytes]:
+        rows = np.ascontiguousarray(rows, dtype="<f8")
+        return [hashlib.sha1(self._prefix + row.tobytes()).digest() for row in rows]
+
+    def lookup(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Stored results for parameter rows (R, P): (found mask, measures (R,), status, reason)."""
+        keys = self._keys(rows)
+        count = len(keys)
+        found = np.zeros(count, dtype=bool)
+        values = {m: np.full(count, np.nan) for m in self.measures}
+        status = np.full(count, "", dtype=object)
+        reason = np.full(count, "", dtype=object)
+        position = {k: i for i, k in enumerate(keys)}
+        for start in range(0, count, 500):
+            chunk = keys[start:start + 500]
+            query = f"SELECT key, measures, status, reason FROM evaluations WHERE key IN ({','.join('?' * len(chunk))})"
+            for key, measures, st, why in self._db.execute(query, chunk):
+                i = position[key]
+                found[i] = True
+                for name, value in json.loads(measures).items():
+                    if name in values:
+                        values[name][i] = np.nan if value is None else value
+                status[i], reason[i] = st, why
+        return found, values, status, reason
+
+    def save(self, rows: np.ndarray, values: dict[str, np.ndarray], status: np.ndarray, reason: np.ndarray) -> None:
+        """Record simulated rows and commit."""
+        now = time.time()
+        records = []
+        for i, key in enumerate(self._keys(rows)):
+            measures = {m: _nan_to_none(float(values[m][i])) for m in self.measures}
+            records.append((key, np.asarray(rows[i], dtype="<f8").tobytes(), json.dumps(measures),
+                            str(status[i]), str(reason[i]), now))
+        self._db.executemany("INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?, ?)", records)
+        self._db.commit()
+
+    def journal(self, step: str, iteration: int, record: dict[str, Any]) -> None:
+        """Append one iteration record of a step (JSON-able values)."""
+        self._db.execute("INSERT INTO journal (step, iteration, record, created) VALUES (?, ?, ?, ?)",
+                         (step, iteration, json.dumps(record, default=float), time.time()))
+        self._db.commit()
+
+    def history(self, step: str | None = None) -> list[dict[str, Any]]:
+        """Journal records, oldest first (of one step, or all with their step name)."""
+        if step is None:
+            rows = self._db.execute("SELECT step, iteration, record FROM journal ORDER BY id").fetchall()
+            return [{"step": s, "iteration": i, **json.loads(r)} for s, i, r in rows]
+        rows = self._db.execute("SELECT iteration, record FROM journal WHERE step = ? ORDER BY id", (step,)).fetchall()
+        return [{"iteration": i, **json.loads(r)} for i, r in rows]
+
+    def clear_journal(self) -> None:
+        """Drop journal records (a resumed run writes them again); evaluations stay."""
+        self._db.execute("DELETE FROM journal")
+        self._db.commit()
+
+    @property
+    def evaluations(self) -> int:
+        """Number of stored samples."""
+        return int(self._db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+
+def fingerprint(netlist_text: str, hoisted: Sequence[str], measures: dict[str, Any], options: str,
+                parameters: Sequence[str]) -> str:
+    """A stable identity of what a stored row means: netlist, models, measure definitions, options and
+    the order of the parameter columns."""
+    payload = json.dumps({"netlist": netlist_text, "hoisted": list(hoisted), "measures": measures,
+                          "options": options, "parameters": list(parameters)}, sort_keys=True, default=str)
+    return hashlib.sha1(payload.encode()).hexdigest()
