@@ -1,0 +1,71 @@
+"""Minimax nominal design: minimise max_j w_j e_j(φ⁰) by successive linear programs in a trust region.
+
+At each iterate the errors are linearised, e(x + d) ≈ e + G d, and the LP
+
+    minimise t   subject to   w_j (e_j + G_j d) ≤ t,   trust-region box,   design bounds
+
+gives the step. A negative final objective means every spec is met with margin (the worst weighted,
+scaled margin is −objective).
+"""
+
+from __future__ import annotations
+
+import time
+
+import cvxpy as cp
+import numpy as np
+
+from optiyield.objective import ErrorModel, minimax_value
+from optiyield.optim.evaluator import Evaluator
+from optiyield.optim.gradients import make_provider
+from optiyield.optim.result import IterationCallback, Result
+from optiyield.optim.trust_region import run_trust_region, solve_lp
+
+
+class MinimaxModel:
+    """The minimax objective and its LP subproblem, on nominal responses (N = 1)."""
+
+    def __init__(self, errors: ErrorModel) -> None:
+        self.errors = errors
+        self.weights = errors.weights
+
+    def _errors(self, responses: np.ndarray) -> np.ndarray:
+        return self.errors.errors({m: responses[..., q] for q, m in enumerate(self.errors.measures)})
+
+    def _gradients(self, jacobian: np.ndarray) -> np.ndarray:
+        return self.errors.jacobian({m: jacobian[..., q, :] for q, m in enumerate(self.errors.measures)})
+
+    def value(self, responses: np.ndarray) -> float:
+        return float(minimax_value(self._errors(responses), self.weights).max())
+
+    def solve(self, responses, jacobian, x, lower, upper):  # noqa: ANN001, ANN201 - see TrustRegionModel
+        e = self._errors(responses).reshape(-1)
+        g = self._gradients(jacobian).reshape(-1, len(x))
+        d, t = cp.Variable(len(x)), cp.Variable()
+        w = np.tile(self.weights, len(e) // len(self.weights))
+        problem = cp.Problem(cp.Minimize(t), [cp.multiply(w, e + g @ d) <= t, d >= lower, d <= upper])
+        solve_lp(problem)
+        return np.asarray(d.value, dtype=float), float(t.value)
+
+    def margins(self, responses: np.ndarray) -> dict[str, float]:
+        """Scaled error of every bound (negative = met), by label."""
+        e = self._errors(responses).reshape(-1)
+        return {f.label: float(v) for f, v in zip(self.errors.functions, e, strict=True)}
+
+
+def minimax(evaluator: Evaluator, x0: np.ndarray | None = None, *, gradient: str = "past", max_iter: int = 30,
+            radius: float = 0.1, refresh: int = 5, callback: IterationCallback | None = None) -> Result:
+    """Minimax nominal design from ``x0`` (default: the spec's start point)."""
+    start_time = time.perf_counter()
+    before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
+    model = MinimaxModel(evaluator.errors)
+    provider = make_provider(gradient, evaluator, None, refresh=refresh)
+    outcome = run_trust_region(
+        evaluator, provider, model, evaluator.x0 if x0 is None else x0, max_iter=max_iter, radius=radius,
+        record=lambda r: {"margins": model.margins(r)}, callback=callback, label="minimax")
+    return Result(
+        method=f"minimax ({provider.name})", x=outcome.x, design=evaluator.design(outcome.x),
+        objective=outcome.value, yield_estimate=None, history=outcome.history, iterations=outcome.iterations,
+        simulations=evaluator.counters.simulations - before[0], cached=evaluator.counters.cached - before[1],
+        ngspice_seconds=evaluator.counters.ngspice_seconds - before[2],
+        wall_seconds=time.perf_counter() - start_time, status=outcome.status)

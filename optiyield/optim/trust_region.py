@@ -1,0 +1,127 @@
+"""Trust-region iterations on linearised spec errors, with LP subproblems (cvxpy).
+
+The driver is shared by minimax nominal design and one-sided ℓ1 yield optimization: each supplies a
+*model* that evaluates its objective from responses and solves the linearised subproblem inside a
+box trust region. The trust region lives in variables scaled to their ranges: |d_k| ≤ Δ·(hi_k − lo_k).
+A trial step is accepted when the actual objective decreases; Δ shrinks after poor agreement between
+predicted and actual decrease (ρ < 0.25) and grows after good agreement at the boundary (ρ > 0.75).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import cvxpy as cp
+import numpy as np
+
+from optiyield.optim.evaluator import Evaluator
+from optiyield.optim.gradients import _Base as Provider
+from optiyield.optim.result import IterationCallback
+
+
+class TrustRegionModel(Protocol):
+    """An objective on responses and its linearised trust-region subproblem."""
+
+    def value(self, responses: np.ndarray) -> float:
+        """Objective at responses (N, Q)."""
+        ...
+
+    def solve(self, responses: np.ndarray, jacobian: np.ndarray, x: np.ndarray, lower: np.ndarray,
+              upper: np.ndarray) -> tuple[np.ndarray, float]:
+        """Step d within [lower, upper] (already intersected with the trust region) and the predicted
+        objective of the linearised model at x + d."""
+        ...
+
+
+def solve_lp(problem: cp.Problem) -> None:
+    """Solve an LP with HiGHS, falling back to Clarabel; raises RuntimeError if neither succeeds."""
+    for solver in ("HIGHS", "CLARABEL"):
+        try:
+            problem.solve(solver=solver)
+        except (cp.error.SolverError, ValueError):
+            continue
+        if problem.status in ("optimal", "optimal_inaccurate"):
+            return
+    raise RuntimeError(f"LP subproblem not solved (status {problem.status})")
+
+
+@dataclass
+class TrustRegionOutcome:
+    """Final state of a trust-region run."""
+
+    x: np.ndarray
+    responses: np.ndarray
+    jacobian: np.ndarray
+    value: float
+    iterations: int
+    status: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_trust_region(
+    evaluator: Evaluator,
+    provider: Provider,
+    model: TrustRegionModel,
+    x0: np.ndarray,
+    *,
+    max_iter: int,
+    radius: float,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+    record: Callable[[np.ndarray], dict[str, Any]] | None = None,
+    callback: IterationCallback | None = None,
+    label: str = "",
+    min_radius: float = 1e-4,
+    rtol: float = 1e-6,
+) -> TrustRegionOutcome:
+    """Iterate from ``x0``: linearise (provider), solve the subproblem, simulate the trial, accept or
+    shrink. ``start`` gives responses and Jacobian at x0 if already known; ``record`` adds
+    per-iteration figures (e.g. the yield) computed from responses."""
+    span = evaluator.upper - evaluator.lower
+    x = evaluator.clip(np.asarray(x0, dtype=float))
+    responses, jacobian = start if start is not None else provider.start(x)
+    value = model.value(responses)
+    history: list[dict[str, Any]] = []
+    status = f"{max_iter} iterations"
+    start_time = time.perf_counter()
+
+    def note(iteration: int, **extra: Any) -> None:
+        entry = {"step": label, "iteration": iteration, "objective": value, "radius": radius,
+                 "x": evaluator.design(x), "simulations": evaluator.counters.simulations,
+                 "seconds": time.perf_counter() - start_time, **extra, **(record(responses) if record else {})}
+        history.append(entry)
+        if callback:
+            callback(entry)
+
+    note(0, accepted=True)
+    iteration = 0
+    for iteration in range(1, max_iter + 1):
+        lower = np.maximum(evaluator.lower - x, -radius * span)
+        upper = np.minimum(evaluator.upper - x, radius * span)
+        step, predicted = model.solve(responses, jacobian, x, lower, upper)
+        decrease = value - predicted
+        if decrease <= rtol * max(1.0, abs(value)):
+            status = "converged: the linearised model predicts no further decrease"
+            iteration -= 1
+            break
+        trial_x = evaluator.clip(x + step)
+        trial_r = provider.trial(trial_x)
+        trial_value = model.value(trial_r)
+        rho = (value - trial_value) / decrease
+        accepted = trial_value < value
+        if accepted:
+            x, responses, value = trial_x, trial_r, trial_value
+            jacobian = provider.accept(x, responses)
+        at_boundary = np.max(np.abs(step) / np.where(span > 0, span, 1.0)) > 0.9 * radius
+        if rho < 0.25:
+            radius *= 0.25
+        elif rho > 0.75 and at_boundary:
+            radius = min(2.0 * radius, 1.0)
+        note(iteration, accepted=bool(accepted), rho=float(rho), predicted=float(predicted))
+        if radius < min_radius:
+            status = "converged: trust region below its minimum"
+            break
+    return TrustRegionOutcome(x=x, responses=responses, jacobian=jacobian, value=value,
+                              iterations=iteration, status=status, history=history)
