@@ -110,6 +110,94 @@ def yield_command(
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
 
 
+@app.command("run")
+def run_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file with run.steps.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from OUT/store.sqlite; "
+                                         "finished simulations are not repeated.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete an existing store and start over.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
+                                                help="Parallel ngspice processes (default: one per core).")] = None,
+) -> None:
+    """Run the spec's optimization steps (run.steps), e.g. minimax → yield → verify.
+
+    Every evaluation is journaled in OUT/store.sqlite; an interrupted run continues with --resume.
+    Prints the start and final yield with intervals, per-spec yields of the verification sample and the
+    simulations used; writes run_summary.json and the verification outputs to OUT.
+
+    Example:  optiyield run specs/csva.yaml --out out/csva-run
+    """
+    from optiyield.run import RunError, execute
+    from optiyield.sim.engine import Engine
+
+    spec = _load(spec_path)
+    if resume and fresh:
+        errors.print("[bold red]error:[/] --resume and --fresh exclude each other")
+        raise typer.Exit(2)
+    try:
+        engine = Engine(workers=workers or spec.run.workers)
+    except NgspiceNotFound as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(3) from None
+    folder = out or Path("out") / spec.name
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed} samples"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"{spec.name}: starting", total=None)
+
+        def on_iteration(record: dict) -> None:
+            if "yield" in record:
+                text = f"{record['step']} · it {record['iteration']} · yield {record['yield'] * 100:.1f} %"
+            elif "objective" in record:
+                text = f"{record['step']} · it {record['iteration']} · objective {record['objective']:.4g}"
+            else:
+                text = str(record.get("step", ""))
+            progress.update(task, description=text)
+
+        def on_step(step) -> None:  # noqa: ANN001
+            progress.console.print(f"[green]✓[/] {step.label}: {step.simulations} simulations "
+                                   f"({step.cached} from the store), {step.wall_seconds:.1f} s", highlight=False)
+
+        try:
+            report = execute(spec, folder, engine, resume=resume, fresh=fresh,
+                             progress=lambda n: progress.advance(task, n), on_iteration=on_iteration,
+                             on_step=on_step)
+        except RunError as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    _print_run_summary(report)
+    console.print(f"results written to [bold]{folder}[/]", highlight=False)
+
+
+def _print_run_summary(report) -> None:  # noqa: ANN001
+    def pct(est) -> str:  # noqa: ANN001
+        return f"{est.value * 100:.1f} % [{est.low * 100:.1f}, {est.high * 100:.1f}]"
+
+    table = Table(title=f"{report.spec.name}: optimization run")
+    for column in ("step", "yield before", "yield after", "simulations", "from store", "ngspice s", "wall s"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for step in report.steps:
+        after = step.yield_after if step.verify is None else step.verify.summary.overall
+        table.add_row(step.label, pct(step.yield_before) if step.yield_before else "",
+                      pct(after) if after else "", str(step.simulations), str(step.cached),
+                      f"{step.ngspice_seconds:.1f}", f"{step.wall_seconds:.1f}")
+    console.print(table)
+    n = report.start_yield.n
+    console.print(f"yield on the {n} optimization outcomes: start {pct(report.start_yield)} → "
+                  f"final {pct(report.final_yield)}", highlight=False)
+    design = Table(title="design variables")
+    for column in ("variable", "start", "final"):
+        design.add_column(column, justify="right")
+    for name, value in report.x_final.items():
+        design.add_row(name, format_eng(report.x_start[name]), format_eng(value))
+    console.print(design)
+    verify = report.verify
+    if verify is not None:
+        _print_summary(report.spec, verify)
+    console.print(f"total: {report.simulations} simulations ({report.cached} served from the store), "
+                  f"{report.ngspice_seconds:.1f} s ngspice time, {report.wall_seconds:.1f} s wall", highlight=False)
+
+
 def _print_summary(spec, result) -> None:  # noqa: ANN001
     summary = result.summary
     table = Table(title=f"{spec.name}: Monte Carlo yield ({len(result.table)} samples, seed {result.seed}, "

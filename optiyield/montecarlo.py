@@ -97,16 +97,30 @@ def run_monte_carlo(
         if not ci_width or done >= samples or interval_narrower_than(summary.overall, ci_width):
             break
         outcomes = outcomes.extend(min(run.chunk, samples - done))
-    table = pd.DataFrame(sample_matrix(spec, outcomes, point), columns=list(spec.parameters))
+    values = {name: np.concatenate([p.values[name] for p in parts]) for name in spec.testbench.measure_names}
+    return assemble(spec, point, sample_matrix(spec, outcomes, point), values,
+                    np.concatenate([p.status for p in parts]), np.concatenate([p.reason for p in parts]),
+                    wall_seconds=sum(p.wall_seconds for p in parts),
+                    ngspice_seconds=sum(p.ngspice_seconds for p in parts), runs=sum(p.runs for p in parts),
+                    seed=seed, sampler=sampler)
+
+
+def assemble(spec: Spec, point: Mapping[str, float], rows: np.ndarray, values: Mapping[str, np.ndarray],
+             status: np.ndarray, reason: np.ndarray, *, wall_seconds: float, ngspice_seconds: float, runs: int,
+             seed: int, sampler: str) -> MonteCarloResult:
+    """Build a :class:`MonteCarloResult` from per-sample parameter rows, measures, status and reasons."""
+    table = pd.DataFrame(rows, columns=list(spec.parameters))
     for name in spec.testbench.measure_names:
-        table[name] = np.concatenate([p.values[name] for p in parts])
-    table["status"] = np.concatenate([p.status for p in parts]).astype(str)
-    table["reason"] = np.concatenate([p.reason for p in parts]).astype(str)
+        table[name] = values[name]
+    table["status"] = np.asarray(status).astype(str)
+    table["reason"] = np.asarray(reason).astype(str)
     table.insert(0, "sample", np.arange(len(table)))
+    ok = table["status"].to_numpy() != FAILED
+    summary = yield_table({n: table[n].to_numpy(dtype=float) for n in spec.file.specs}, ok, spec.limits,
+                          spec.run.confidence)
     return MonteCarloResult(
         spec_name=spec.name, design={k: point[k] for k in spec.file.design}, table=table, summary=summary,
-        wall_seconds=sum(p.wall_seconds for p in parts), ngspice_seconds=sum(p.ngspice_seconds for p in parts),
-        runs=sum(p.runs for p in parts), seed=seed, sampler=sampler,
+        wall_seconds=wall_seconds, ngspice_seconds=ngspice_seconds, runs=runs, seed=seed, sampler=sampler,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from optiyield.cli import app
@@ -24,13 +25,19 @@ def test_yield_end_to_end(tmp_path):
         assert text in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["samples"] == 300 and summary["seed"] == 4
-    assert 0.0 < summary["yield"]["low"] <= summary["yield"]["value"] <= summary["yield"]["high"] < 1.0
+    assert 0.0 <= summary["yield"]["low"] <= summary["yield"]["value"] <= summary["yield"]["high"] <= 1.0
     assert set(summary["per_spec"]) == {"gain_db", "bw", "power"}
     table = pd.read_parquet(out / "samples.parquet")
     assert len(table) == 300 and (table["status"] == "ok").all()
     assert pd.read_csv(out / "samples.csv").shape == table.shape
-    passed = ((table.gain_db >= 10) & (table.bw >= 200e6) & (table.power <= 950e-6)).sum()
+    limits = yaml.safe_load(SPEC.read_text())["specs"]
+    assert limits == {"gain_db": {"min": 11}, "bw": {"min": "230M"}, "power": {"max": "850u"}}
+    passed = ((table.gain_db >= 11) & (table.bw >= 230e6) & (table.power <= 850e-6)).sum()
     assert summary["yield"]["passed"] == passed
+    for name in ("gain_db", "bw", "power"):
+        assert summary["per_spec"][name]["passed"] == {"gain_db": (table.gain_db >= 11).sum(),
+                                                        "bw": (table.bw >= 230e6).sum(),
+                                                        "power": (table.power <= 850e-6).sum()}[name]
     for name in ("gain_db", "bw", "power"):
         png = out / f"hist_{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

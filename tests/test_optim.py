@@ -47,7 +47,8 @@ class AnalyticEvaluator:
         block = np.stack(rows)  # (M, N, n)
         values = self.f(block)
         self.counters.simulations += block.shape[0] * block.shape[1]
-        return Responses(values=values, ok=np.ones(block.shape[:2], dtype=bool))
+        return Responses(values=values, status=np.full(block.shape[:2], "ok", dtype=object),
+                         reason=np.full(block.shape[:2], "", dtype=object), rows=block.reshape(-1, block.shape[-1]))
 
 
 def test_generalized_l1_and_alpha():

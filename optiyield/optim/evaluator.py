@@ -23,10 +23,18 @@ from optiyield.store import Store, fingerprint
 @dataclass
 class Responses:
     """Simulated responses of M design points × N outcomes: ``values[measure]`` of shape (M, N),
-    ``ok`` (M, N) True where the simulation succeeded."""
+    ``status`` (``ok``/``retried``/``failed``) and ``reason`` of each sample, and the parameter
+    ``rows`` (M·N, P) that were simulated."""
 
     values: dict[str, np.ndarray]
-    ok: np.ndarray
+    status: np.ndarray
+    reason: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """(M, N) True where the simulation succeeded."""
+        return self.status != FAILED
 
     def errors(self, model: ErrorModel) -> np.ndarray:
         """Spec errors, shape (M, N, J)."""
@@ -97,12 +105,14 @@ class Evaluator:
         measures = self._job.measures
         values = {name: np.full(count, np.nan) for name in measures}
         status = np.full(count, FAILED, dtype=object)
+        reason = np.full(count, "", dtype=object)
         todo = np.ones(count, dtype=bool)
         if self.store is not None:
-            found, stored, stored_status, _ = self.store.lookup(rows)
+            found, stored, stored_status, stored_reason = self.store.lookup(rows)
             for name in measures:
                 values[name][found] = stored[name][found]
             status[found] = stored_status[found]
+            reason[found] = stored_reason[found]
             todo = ~found
             self.counters.cached += int(found.sum())
             if self.progress and found.any():
@@ -112,6 +122,7 @@ class Evaluator:
             for name in measures:
                 values[name][todo] = result.values[name]
             status[todo] = result.status
+            reason[todo] = result.reason
             self.counters.simulations += int(todo.sum())
             self.counters.runs += result.runs
             self.counters.ngspice_seconds += result.ngspice_seconds
@@ -122,8 +133,8 @@ class Evaluator:
         self.counters.requests += 1
         self.counters.history.append(self.counters.simulations)
         shape = (m, count // m)
-        return Responses(values={k: v.reshape(shape) for k, v in values.items()},
-                         ok=(status != FAILED).reshape(shape))
+        return Responses(values={k: v.reshape(shape) for k, v in values.items()}, status=status.reshape(shape),
+                         reason=reason.reshape(shape), rows=rows)
 
     def store_fingerprint(self) -> str:
         """Identity of this testbench + parameter order, for :class:`~optiyield.store.Store`."""

@@ -106,13 +106,15 @@ def render(
     copies: bool,
     options: str = "",
     gentle: bool = False,
+    saves: Sequence[str] = (),
 ) -> tuple[str, Layout]:
     """Render samples into one deck.
 
     ``names`` are the exposed parameters (design and statistical), ``values`` an array (K, len(names))
     in SI units. In single mode K must be 1. ``options`` is appended to ``.options``; ``gentle`` adds
-    the convergence aids used when retrying a failed sample. Returns the deck text and its
-    :class:`Layout`.
+    the convergence aids used when retrying a failed sample. ``saves`` names extra vectors to write to the
+    raw file besides the default ones (``.save all …``), e.g. ``@m1[vdsat]``; names are those of the
+    rendered deck. Returns the deck text and its :class:`Layout`.
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     count = values.shape[0]
@@ -137,6 +139,8 @@ def render(
         lines += _strip_param_lines(netlist.body, exposed)
         if names:
             lines.append(".param " + " ".join(f"{n}={_format(v)}" for n, v in zip(names, values[0], strict=True)))
+    if saves:
+        lines.append(".save all " + " ".join(saves))
     lines += netlist.analyses
     if netlist.measures:
         lines += _control_block(netlist, count, copies, raw_path)

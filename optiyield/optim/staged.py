@@ -1,0 +1,355 @@
+"""Staged BFGS: nominal design by knowledge-staged parameter groups (issue "Optimizers", point 5).
+
+A designer knows which knobs act on which specs: the gate bias sets the power, width and load set
+gain and bandwidth. A spec's ``stages:`` says so: each stage names specs (optionally re-weighted) and
+the design variables allowed to move for them. Each stage minimises the weighted penalty
+
+    P_s(x) = Σ_{j ∈ stage} w_j · max(0, e_j(x) + margin)²
+
+over ONLY its variables (the others stay bit-identical) with L-BFGS-B in normalised variables
+u = (x − lower)/(upper − lower) ∈ [0, 1], so volts, microns and ohms mix. ``margin`` (scaled error
+units, default 0.01) aims slightly inside each bound: with a plain max(0, e)² the gradient vanishes
+at the bound, and quasi-Newton steps then creep towards e = 0 from the failing side. A stage stops
+at L-BFGS-B convergence, as soon as all its specs pass (e ≤ 0), or when the budget is spent. The
+stage sequence is repeated up to ``rounds`` times until every spec passes, the simulation budget is
+spent, or a whole round changes nothing.
+
+A stage sees only its own specs, so it may break specs of other stages (raising W for gain raises the
+power); the next round's stages repair that when their variables can. When they cannot (a spec whose
+stage passes while another stage's spec fails for want of that stage's variables), the run stops
+with "no progress" and names the failing specs: the stage plan, not the optimizer, needs changing.
+
+Gradients are forward differences in u (step ``step``, backwards at the upper bound) and the k + 1
+points of one gradient go to the evaluator as ONE request, i.e. one batched engine call.
+
+Before optimizing, the transistor region check (:mod:`optiyield.optim.region`) runs at the start
+point when the testbench lists ``transistors``. A device out of saturation does NOT stop the run: it
+is reported prominently (first history record and the head of ``status``) and the optimization goes
+on, because a designer wants to know, and the staged moves may well bring the device into saturation.
+The check runs again at the final point, so the status says whether that happened. The check is one
+ngspice run outside the evaluator, not counted in its simulations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from scipy.optimize import minimize
+
+from optiyield.objective import ErrorModel, weighted_penalty
+from optiyield.optim.evaluator import Counters, Responses
+from optiyield.optim.region import RegionCheckError, format_region_report, region_check
+from optiyield.optim.result import IterationCallback, Result
+from optiyield.spec import Stage
+
+
+class StagedEvaluator(Protocol):
+    """What :func:`staged_bfgs` needs of an :class:`~optiyield.optim.evaluator.Evaluator`: design
+    variable ``names``, bounds ``lower``/``upper`` and start ``x0`` (SI, shape (n,)), the error model,
+    the counters, and ``responses(points (M, n))`` whose ``values[measure]`` have shape (M, 1) (only
+    ``values`` is read)."""
+
+    names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    x0: np.ndarray
+    errors: ErrorModel
+    counters: Counters
+
+    def responses(self, points: np.ndarray, outcomes: Any = None) -> Responses:
+        """Simulate M design points nominally in one request."""
+        ...
+
+
+class _Stop(Exception):
+    """Raised inside the stage objective to end L-BFGS-B early (specs pass or budget spent)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class _Problem:
+    """Evaluations of the full error vector at design points, with the budget and a point cache."""
+
+    def __init__(self, evaluator: StagedEvaluator, budget: int) -> None:
+        self.evaluator, self.budget = evaluator, budget
+        self.start = evaluator.counters.simulations
+        self.cache: dict[bytes, np.ndarray] = {}
+
+    @property
+    def used(self) -> int:
+        """Simulations spent so far by this optimizer."""
+        return self.evaluator.counters.simulations - self.start
+
+    def errors(self, points: np.ndarray) -> np.ndarray:
+        """Errors (M, J) at design points (M, n); one evaluator request for the uncached ones.
+
+        Raises :class:`_Stop` when simulating them would exceed the budget.
+        """
+        points = np.atleast_2d(points)
+        todo = [i for i, x in enumerate(points) if x.tobytes() not in self.cache]
+        if todo:
+            if self.used + len(todo) > self.budget:
+                raise _Stop("budget")
+            values = self.evaluator.responses(points[todo]).values
+            errs = self.evaluator.errors.errors({k: v[:, 0] for k, v in values.items()})
+            for row, i in enumerate(todo):
+                self.cache[points[i].tobytes()] = errs[row]
+        return np.stack([self.cache[x.tobytes()] for x in points])
+
+
+def _function_weights(errors: ErrorModel, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None
+                      ) -> np.ndarray:
+    """Weights (J,) of the error functions: the specs' own, or ``weights`` per spec name or per function."""
+    if weights is None:
+        return errors.weights
+    if isinstance(weights, Mapping):
+        return np.array([float(weights.get(f.measure, f.weight)) for f in errors.functions])
+    array = np.asarray(weights, dtype=float)
+    if array.shape != (len(errors),):
+        raise ValueError(f"weights: expected {len(errors)} values (one per error function), got {array.shape}")
+    return array
+
+
+def _passing(errors: ErrorModel, e: np.ndarray) -> dict[str, bool]:
+    """Spec name → True when all its bounds are met."""
+    status: dict[str, bool] = {}
+    for f, value in zip(errors.functions, e, strict=True):
+        status[f.measure] = status.get(f.measure, True) and bool(value <= 0)
+    return status
+
+
+def _region_record(evaluator: StagedEvaluator, x: np.ndarray, when: str) -> dict[str, Any] | None:
+    """Region check at x as a history record, or None when the testbench lists no transistors."""
+    spec = getattr(evaluator, "spec", None)
+    if spec is None or not spec.testbench.transistors:
+        return None
+    engine = getattr(evaluator, "engine", None)
+    runner = getattr(engine, "runner", None)
+    design = {n: float(v) for n, v in zip(evaluator.names, x, strict=True)}
+    record: dict[str, Any] = {"step": "staged-bfgs", "kind": "region-check", "when": when, "x": design,
+                              "simulations": evaluator.counters.simulations}
+    evaluator.counters.simulations += 1  # one single-sample ngspice run, counted like any other
+    try:
+        regions = region_check(spec, design, runner)
+    except RegionCheckError as exc:
+        record.update(regions=[], saturated=None, report=f"region check failed: {exc}")
+        return record
+    record.update(regions=regions, saturated=all(r.saturated for r in regions), report=format_region_report(regions))
+    return record
+
+
+def staged_bfgs(
+    evaluator: StagedEvaluator,
+    stages: Sequence[Stage],
+    weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None,
+    rounds: int = 3,
+    budget: int = 2000,
+    callback: IterationCallback | None = None,
+    *,
+    x0: np.ndarray | None = None,
+    step: float = 1e-3,
+    margin: float = 0.01,
+    max_iter: int = 30,
+    check_regions: bool = True,
+) -> Result:
+    """Optimize the nominal design stage by stage (see the module docstring).
+
+    ``stages`` in order; ``weights`` the spec weights (spec name → weight, or one per error function;
+    default the specs' own ``weight``), overridden within a stage by the stage's own weights.
+    ``rounds`` caps the repetitions of the stage sequence, ``budget`` the simulations (samples, as
+    counted by ``evaluator.counters.simulations``). ``step`` is the forward-difference step in
+    normalised units, ``margin`` the target depth inside each bound in scaled error units,
+    ``max_iter`` the L-BFGS-B iterations per stage run. ``callback`` gets every history record.
+    ``x0`` is the start design (default: the evaluator's start point).
+
+    Returns a :class:`Result` with method ``staged-bfgs``, the final design, ``objective`` = total
+    weighted penalty Σ_j w_j max(0, e_j)² over all specs (0 when all pass), no yield estimate, and
+    ``iterations`` = stage records. Its history holds the region checks (``kind: region-check``: ``when``
+    start/end, ``regions``, ``saturated``, ``report``) and one ``kind: stage`` record per stage run:
+    ``round``, ``stage``, ``variables``, ``penalty_before``/``penalty_after`` (the stage objective,
+    margin included), ``objective`` (total penalty), ``passing`` (spec → met), ``stage_simulations``,
+    ``simulations`` (evaluator total so far), ``lbfgs_iterations``, ``stopped`` (why), ``x`` (design
+    mapping) and ``skipped`` (True when the stage's specs already passed: no simulation).
+    """
+    started = time.perf_counter()
+    counters = evaluator.counters
+    sims0, cached0, seconds0 = counters.simulations, counters.cached, counters.ngspice_seconds
+    model = evaluator.errors
+    names = tuple(evaluator.names)
+    lower, upper = np.asarray(evaluator.lower, dtype=float), np.asarray(evaluator.upper, dtype=float)
+    span = upper - lower
+    base_weights = _function_weights(model, weights)
+    problem = _Problem(evaluator, budget)
+    history: list[dict[str, Any]] = []
+    notes: list[str] = []
+
+    def emit(record: dict[str, Any]) -> None:
+        history.append(record)
+        if callback is not None:
+            callback(record)
+
+    x = np.clip(np.asarray(evaluator.x0 if x0 is None else x0, dtype=float).copy(), lower, upper)
+    start_region = _region_record(evaluator, x, "start") if check_regions else None
+    if start_region is not None:
+        emit(start_region)
+        if start_region["saturated"] is False:
+            notes.append("WARNING at the start point: " + start_region["report"].splitlines()[0].removeprefix(
+                "region check: ") + " (optimization continued)")
+
+    plans = []
+    for stage in stages:
+        unknown = [v for v in stage.variables if v not in names]
+        if unknown:
+            raise ValueError(f"stage {stage.name!r}: {', '.join(unknown)} not among the design variables")
+        active = [i for i in (names.index(v) for v in stage.variables) if span[i] > 0]
+        rows = [j for j, f in enumerate(model.functions) if f.measure in stage.spec_names]
+        stage_w = stage.weights
+        w = np.array([stage_w[model.functions[j].measure] if stage_w else base_weights[j] for j in rows])
+        plans.append((stage, np.array(active, dtype=int), np.array(rows, dtype=int), w))
+
+    def total(e: np.ndarray) -> float:
+        return weighted_penalty(e, base_weights)
+
+    def design(point: np.ndarray) -> dict[str, float]:
+        return {n: float(v) for n, v in zip(names, point, strict=True)}
+
+    try:
+        e = problem.errors(x)[0]
+    except _Stop:
+        return _finish(evaluator, x, np.full(len(model), np.nan), np.nan, history, 0, started, sims0, cached0,
+                       seconds0, f"budget of {budget} simulations too small to evaluate the start point", notes)
+    stop = ""
+    runs = 0
+    iteration = 0
+    for round_index in range(1, rounds + 1):
+        if all(_passing(model, e).values()):
+            stop = "all specs met"
+            break
+        x_round = x.copy()
+        for stage, active, rows, w in plans:
+            iteration += 1
+            before = weighted_penalty(e[rows] + margin, w)
+            spent = problem.used
+            passing = _passing(model, e)
+            record: dict[str, Any] = {
+                "step": "staged-bfgs", "kind": "stage", "iteration": iteration, "round": round_index,
+                "stage": stage.name, "variables": [names[i] for i in active], "penalty_before": before,
+                "yield": None,
+            }
+            if all(passing[s] for s in stage.spec_names) or active.size == 0 or rows.size == 0:
+                reason = "specs already pass" if rows.size and active.size else "nothing to optimize"
+                record.update(penalty_after=before, objective=total(e), passing=passing, stage_simulations=0,
+                              simulations=counters.simulations, lbfgs_iterations=0, stopped=reason,
+                              x=design(x), skipped=True)
+                emit(record)
+                continue
+            x, e, nit, why = _run_stage(problem, x, e, active, rows, w, lower, span, step, margin, max_iter,
+                                        model, stage.spec_names)
+            runs += 1
+            record.update(penalty_after=weighted_penalty(e[rows] + margin, w), objective=total(e),
+                          passing=_passing(model, e), stage_simulations=problem.used - spent,
+                          simulations=counters.simulations, lbfgs_iterations=nit, stopped=why, x=design(x),
+                          skipped=False)
+            emit(record)
+            if why == "budget":
+                stop = f"budget of {budget} simulations spent"
+                break
+            if all(_passing(model, e).values()):
+                stop = "all specs met"
+                break
+        if stop:
+            break
+        if all(_passing(model, e).values()):
+            stop = "all specs met"
+            break
+        if np.array_equal(x, x_round):
+            stop = f"no progress in round {round_index}"
+            break
+    else:
+        stop = "all specs met" if all(_passing(model, e).values()) else f"{rounds} rounds done"
+
+    status = f"{stop} after {runs} stage run{'s' if runs != 1 else ''}"
+    failing = [s for s, ok in _passing(model, e).items() if not ok]
+    if failing:
+        status += f"; failing: {', '.join(failing)}"
+    end_region = _region_record(evaluator, x, "end") if check_regions else None
+    if end_region is not None:
+        emit(end_region)
+        notes.append("at the final point: " + end_region["report"].splitlines()[0].removeprefix("region check: "))
+    return _finish(evaluator, x, e, total(e), history, iteration, started, sims0, cached0, seconds0, status, notes)
+
+
+def _run_stage(problem: _Problem, x: np.ndarray, e: np.ndarray, active: np.ndarray, rows: np.ndarray,
+               w: np.ndarray, lower: np.ndarray, span: np.ndarray, step: float, margin: float, max_iter: int,
+               model: ErrorModel, specs: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """One L-BFGS-B run over the ``active`` variables; returns (x, errors, iterations, why it stopped).
+
+    The result is the best evaluated point (lowest stage penalty); inactive entries of x are copied,
+    never recomputed, so they stay bit-identical.
+    """
+    upper = lower + span
+
+    def point(u: np.ndarray) -> np.ndarray:
+        xx = x.copy()
+        xx[active] = np.clip(lower[active] + u * span[active], lower[active], upper[active])
+        return xx
+
+    best = {"x": x, "e": e, "f": weighted_penalty(e[rows] + margin, w)}
+
+    def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
+        u = np.clip(u, 0.0, 1.0)
+        h = np.where(u + step <= 1.0, step, -step)
+        us = np.vstack([u, u + np.diag(h)])
+        points = np.vstack([point(ui) for ui in us])
+        errs = problem.errors(points)
+        values = np.array([weighted_penalty(ei[rows] + margin, w) for ei in errs])
+        f0 = float(values[0])
+        if f0 < best["f"]:
+            best.update(x=points[0], e=errs[0], f=f0)
+        if all(_passing(model, errs[0])[s] for s in specs):
+            best.update(x=points[0], e=errs[0], f=f0)
+            raise _Stop("specs pass")
+        return f0, (values[1:] - f0) / h
+
+    u0 = (x[active] - lower[active]) / span[active]
+    state = {"nit": 0}
+
+    def count(_: np.ndarray) -> None:
+        state["nit"] += 1
+
+    try:
+        result = minimize(fun, u0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(active),
+                          callback=count, options={"maxiter": max_iter})
+        message = str(result.message)
+        if result.success:
+            why = "converged"
+        elif message.startswith("ABNORMAL"):
+            why = "line search failed (no descent along the finite-difference gradient)"
+        else:
+            why = message or "stopped"
+        nit = int(result.nit)
+    except _Stop as stop:
+        nit, why = state["nit"], stop.why
+    return best["x"], best["e"], nit, why
+
+
+def _finish(evaluator: StagedEvaluator, x: np.ndarray, e: np.ndarray, objective: float,
+            history: list[dict[str, Any]], iterations: int, started: float, sims0: int, cached0: int,
+            seconds0: float, status: str, notes: list[str]) -> Result:
+    """Assemble the :class:`Result` (warnings from the region checks lead the status)."""
+    counters = evaluator.counters
+    warnings = [n for n in notes if n.startswith("WARNING")]
+    others = [n for n in notes if not n.startswith("WARNING")]
+    text = "; ".join(warnings + [status] + others)
+    return Result(
+        method="staged-bfgs", x=x, design={n: float(v) for n, v in zip(evaluator.names, x, strict=True)},
+        objective=float(objective), yield_estimate=None, history=history, iterations=iterations,
+        simulations=counters.simulations - sims0, cached=counters.cached - cached0,
+        ngspice_seconds=counters.ngspice_seconds - seconds0, wall_seconds=time.perf_counter() - started,
+        status=text,
+    )
