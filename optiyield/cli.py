@@ -146,9 +146,9 @@ def run_command(
         task = progress.add_task(f"{spec.name}: starting", total=None)
 
         def on_iteration(record: dict) -> None:
-            if "yield" in record:
+            if record.get("yield") is not None:
                 text = f"{record['step']} · it {record['iteration']} · yield {record['yield'] * 100:.1f} %"
-            elif "objective" in record:
+            elif record.get("objective") is not None:
                 text = f"{record['step']} · it {record['iteration']} · objective {record['objective']:.4g}"
             else:
                 text = str(record.get("step", ""))

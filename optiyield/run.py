@@ -37,7 +37,7 @@ from optiyield.optim.yield_l1 import yield_l1
 from optiyield.sim.engine import Engine
 from optiyield.spec import Spec, Step
 from optiyield.stats.variation import OutcomeSet
-from optiyield.store import Store
+from optiyield.store import Store, to_json
 from optiyield.yield_ import YieldEstimate
 
 DEFAULT_STEPS = (Step(nominal="minimax"), Step(yield_="l1"), Step(verify={"samples": 2000}))
@@ -148,7 +148,7 @@ def execute(spec: Spec, out: str | Path, engine: Engine, *, resume: bool = False
     finally:
         store.close()
     report.wall_seconds = time.perf_counter() - started
-    (out / "run_summary.json").write_text(json.dumps(report.summary(), indent=2, default=float) + "\n")
+    (out / "run_summary.json").write_text(json.dumps(report.summary(), indent=2, default=to_json) + "\n")
     return report
 
 

@@ -9,6 +9,7 @@ loses at most the batches in flight. Iteration records of each step are journale
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -41,6 +42,17 @@ CREATE TABLE IF NOT EXISTS journal (
 
 class StoreMismatch(ValueError):
     """The store was written for another testbench or parameter set."""
+
+
+def to_json(value: Any) -> Any:
+    """JSON fallback for journal records: dataclasses as dicts, numpy values as Python numbers/lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
 
 
 def _nan_to_none(value: float) -> float | None:
@@ -110,7 +122,7 @@ class Store:
     def journal(self, step: str, iteration: int, record: dict[str, Any]) -> None:
         """Append one iteration record of a step (JSON-able values)."""
         self._db.execute("INSERT INTO journal (step, iteration, record, created) VALUES (?, ?, ?, ?)",
-                         (step, iteration, json.dumps(record, default=float), time.time()))
+                         (step, iteration, json.dumps(record, default=to_json), time.time()))
         self._db.commit()
 
     def history(self, step: str | None = None) -> list[dict[str, Any]]:
