@@ -173,14 +173,15 @@ def _print_run_summary(report) -> None:  # noqa: ANN001
     def pct(est) -> str:  # noqa: ANN001
         return f"{est.value * 100:.1f} % [{est.low * 100:.1f}, {est.high * 100:.1f}]"
 
-    table = Table(title=f"{report.spec.name}: optimization run")
-    for column in ("step", "yield before", "yield after", "simulations", "from store", "ngspice s", "wall s"):
+    table = Table(title=f"{report.spec.name}: optimization run (sims = new simulations, stored = served from "
+                  "the store, s = wall seconds)")
+    for column in ("step", "yield before", "yield after", "sims", "stored", "s"):
         table.add_column(column, justify="left" if column == "step" else "right")
     for step in report.steps:
         after = step.yield_after if step.verify is None else step.verify.summary.overall
         table.add_row(step.label, pct(step.yield_before) if step.yield_before else "",
                       pct(after) if after else "", str(step.simulations), str(step.cached),
-                      f"{step.ngspice_seconds:.1f}", f"{step.wall_seconds:.1f}")
+                      f"{step.wall_seconds:.1f}")
     console.print(table)
     n = report.start_yield.n
     console.print(f"yield on the {n} optimization outcomes: start {pct(report.start_yield)} → "

@@ -221,14 +221,14 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
 
 def _label(step: Step) -> str:
     if step.kind == "nominal":
-        return "minimax nominal design"
+        return f"minimax ({step.gradient})"
     if step.kind == "yield":
-        return f"one-sided l1 yield ({step.gradient})"
+        return f"yield l1 ({step.gradient})"
     if step.kind == "staged":
         return "staged BFGS"
     if step.kind == "baseline":
-        return f"baseline: {step.baseline}"
-    return f"verify ({step.verify.samples if step.verify else 0} fresh samples)"
+        return f"baseline {step.baseline}"
+    return f"verify ({step.verify.samples if step.verify else 0} new)"
 
 
 def _verify(spec: Spec, evaluator: Evaluator, x: np.ndarray, step: Step, out: Path) -> MonteCarloResult:
