@@ -165,6 +165,10 @@ def run_command(
         except RunError as exc:
             errors.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            errors.print(f"interrupted: every finished simulation is in {folder / 'store.sqlite'}; "
+                         f"continue with: optiyield run {spec_path} --out {folder} --resume", highlight=False)
+            raise typer.Exit(130) from None
     _print_run_summary(report)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
 
