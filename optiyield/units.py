@@ -101,3 +101,14 @@ def format_eng(value: float, digits: int = 4, unit: str = "") -> str:
     if "e" in text:  # outside the prefix range: fall back to plain scientific notation
         return f"{value:.{digits}g}{unit}"
     return f"{text}{prefix}{unit}"
+
+
+#: Units that are logarithmic or angular: SI prefixes make no sense on them ("200 mdB").
+PLAIN_UNITS = ("dB", "dBm", "dBc", "°", "deg")
+
+
+def format_value(value: float, unit: str = "", digits: int = 4) -> str:
+    """A value with its unit for display: engineering prefixes, except for dB and degrees."""
+    if unit in PLAIN_UNITS:
+        return f"{value:.{digits}g} {unit}" if value == value else f"nan {unit}"
+    return format_eng(value, digits=digits, unit=unit)
