@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class SpecError(ValueError):
@@ -76,3 +78,11 @@ def load_yaml(file: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SpecError(file, "", f"expected a mapping of keys at the top level, got {type(data).__name__}")
     return data
+
+
+def load_validated(file: Path, model: type[Model]) -> Model:
+    """Read a YAML file and validate it as ``model``; every problem becomes one :class:`SpecError`."""
+    try:
+        return model.model_validate(load_yaml(file))
+    except ValidationError as exc:
+        raise from_validation_error(file, exc) from None

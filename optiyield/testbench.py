@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from optiyield import measure
-from optiyield.errors import SpecError, from_validation_error, load_yaml
+from optiyield.errors import SpecError, load_validated
 from optiyield.measure.noise import noise_density_at
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.sim.deck import Layout, meas_replicable
@@ -322,12 +322,7 @@ def _parse_meas(stdout: str) -> dict[str, float]:
 def load_testbench(path: str | Path) -> Testbench:
     """Load ``testbench.yaml`` (and its netlist); raises :class:`SpecError` naming file and field."""
     path = Path(path)
-    data = load_yaml(path)
-    try:
-        spec = TestbenchFile.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(path, exc) from None
-    return build_testbench(spec, path.parent, path)
+    return build_testbench(load_validated(path, TestbenchFile), path.parent, path)
 
 
 def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbench:
