@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from optiyield.errors import SpecError, from_validation_error, load_yaml
+from optiyield.errors import SpecError, load_validated
 from optiyield.stats.variation import Draw, StatisticalModel, VariationError
 from optiyield.testbench import Testbench, TestbenchFile, build_testbench, load_testbench
 from optiyield.units import UnitError, format_eng, parse_eng
@@ -290,11 +290,7 @@ class Spec:
 def load_spec(path: str | Path) -> Spec:
     """Load and validate a spec file and its testbench; raises :class:`SpecError` on any problem."""
     path = Path(path)
-    data = load_yaml(path)
-    try:
-        file = SpecFile.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(path, exc) from None
+    file = load_validated(path, SpecFile)
     base = path.parent
     if isinstance(file.testbench, str):
         testbench_path = base / file.testbench
