@@ -18,7 +18,7 @@ import cvxpy as cp
 import numpy as np
 
 from optiyield.optim.evaluator import Evaluator
-from optiyield.optim.gradients import _Base as Provider
+from optiyield.optim.gradients import GradientProvider
 from optiyield.optim.result import IterationCallback
 
 
@@ -63,7 +63,7 @@ class TrustRegionOutcome:
 
 def run_trust_region(
     evaluator: Evaluator,
-    provider: Provider,
+    provider: GradientProvider,
     model: TrustRegionModel,
     x0: np.ndarray,
     *,
