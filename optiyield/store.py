@@ -95,17 +95,20 @@ class Store:
         values = {m: np.full(count, np.nan) for m in self.measures}
         status = np.full(count, "", dtype=object)
         reason = np.full(count, "", dtype=object)
-        position = {k: i for i, k in enumerate(keys)}
-        for start in range(0, count, 500):
-            chunk = keys[start:start + 500]
+        positions: dict[bytes, list[int]] = {}
+        for i, k in enumerate(keys):  # identical rows share a key: every one of them is found
+            positions.setdefault(k, []).append(i)
+        unique = list(positions)
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
             query = f"SELECT key, measures, status, reason FROM evaluations WHERE key IN ({','.join('?' * len(chunk))})"
             for key, measures, st, why in self._db.execute(query, chunk):
-                i = position[key]
-                found[i] = True
+                rows = positions[key]
+                found[rows] = True
                 for name, value in json.loads(measures).items():
                     if name in values:
-                        values[name][i] = np.nan if value is None else value
-                status[i], reason[i] = st, why
+                        values[name][rows] = np.nan if value is None else value
+                status[rows], reason[rows] = st, why
         return found, values, status, reason
 
     def save(self, rows: np.ndarray, values: dict[str, np.ndarray], status: np.ndarray, reason: np.ndarray) -> None:
