@@ -102,7 +102,8 @@ class RunReport:
         """JSON-able summary (written to ``run_summary.json``)."""
         verify = self.verify
         return {
-            "spec": self.spec.name, "design_start": self.x_start, "design_final": self.x_final,
+            "spec": self.spec.name, "spec_file": str(self.spec.path.resolve()) if self.spec.path else None,
+            "design_start": self.x_start, "design_final": self.x_final,
             "start_yield": _est(self.start_yield), "final_yield": _est(self.final_yield),
             "verify": None if verify is None else {
                 "samples": len(verify.table), "seed": verify.seed, "yield": _est(verify.summary.overall),
@@ -116,6 +117,14 @@ class RunReport:
 
 def _est(e: YieldEstimate) -> dict[str, float]:
     return {"value": e.value, "low": e.low, "high": e.high, "passed": e.passed, "n": e.n}
+
+
+def optimization_outcomes(spec: Spec) -> OutcomeSet:
+    """The fixed outcome set every yield step of ``spec`` optimizes over (common random numbers): the
+    first yield step's ``samples`` or ``run.samples`` outcomes from ``run.seed``."""
+    steps = spec.run.steps or DEFAULT_STEPS
+    samples = next((s.samples for s in steps if s.kind == "yield" and s.samples), None) or spec.run.samples
+    return OutcomeSet.draw(spec.model, samples, spec.run.sampler, spec.run.seed)  # type: ignore[arg-type]
 
 
 def open_store(spec: Spec, evaluator: Evaluator, out: Path, resume: bool, fresh: bool) -> Store:
@@ -157,8 +166,7 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
              on_step: Callable[[StepReport], None] | None) -> RunReport:
     run = spec.run
     steps = run.steps or DEFAULT_STEPS
-    samples = next((s.samples for s in steps if s.kind == "yield" and s.samples), None) or run.samples
-    outcomes = OutcomeSet.draw(spec.model, samples, run.sampler, run.seed)  # type: ignore[arg-type]
+    outcomes = optimization_outcomes(spec)
 
     def yield_at(x: np.ndarray) -> YieldEstimate:
         errors = evaluator.responses(x, outcomes).errors(evaluator.errors)[0]

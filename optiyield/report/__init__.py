@@ -1,1 +1,1 @@
-"""Reports: result files, figures and (later) HTML."""
+"""Reports: result files (files.py), figures as PNG (figures.py) and the self-contained HTML page (html.py)."""
