@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from optiyield import measure
 from optiyield.errors import SpecError, load_validated
+from optiyield.measure import rf
 from optiyield.measure.noise import noise_density_at
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.sim.deck import Layout, meas_replicable
@@ -47,11 +48,12 @@ class MeasureFunction:
     """A library measurement: which analysis it reads, what it binds, and the numpy function."""
 
     analysis: str
-    binding: Literal["transfer", "supply", "node", "source", "noise"]
+    binding: Literal["transfer", "supply", "node", "source", "noise", "port", "port_noise"]
     function: Callable[..., np.ndarray]
     options: tuple[str, ...] = ()
     description: str = ""
     unit: str = ""
+    requires: tuple[str, ...] = ()  # bindings this function needs besides its binding kind's own
 
 
 CATALOG: dict[str, MeasureFunction] = {
@@ -78,6 +80,28 @@ CATALOG: dict[str, MeasureFunction] = {
                                        description="output noise density at frequency f, V/sqrt(Hz)", unit="V/√Hz"),
     "input_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
                                       description="input-referred noise density at frequency f", unit="V/√Hz"),
+    # RF two-ports from .ac / .noise (optiyield/measure/rf.py). `source` is the ac source behind the
+    # port-1 resistor z0 (ohm), `in`/`out` the port nodes, `zl` (ohm) the port-2 load resistor of the
+    # netlist. The functions receive S11 (with `in`) or S21 (with `out`), complex (K, n); G_T = |S21|^2.
+    "s11_min_db": MeasureFunction("ac", "port", lambda f, s: rf.min_db(s), requires=("in_", "source", "z0"),
+                                  description="minimum |S11| over the ac sweep, dB", unit="dB"),
+    "s11_db_at": MeasureFunction("ac", "port", rf.value_db_at, ("f",), requires=("in_", "source", "z0", "f"),
+                                 description="|S11| at frequency f, dB", unit="dB"),
+    "s21_db_at": MeasureFunction("ac", "port", rf.value_db_at, ("f",), requires=("out", "source", "z0", "zl", "f"),
+                                 description="|S21| at frequency f (power waves; port 2 loaded by zl), dB", unit="dB"),
+    "gt_max_db": MeasureFunction("ac", "port", lambda f, s: rf.max_db(s), requires=("out", "source", "z0", "zl"),
+                                 description="maximum transducer gain |S21|^2 over the ac sweep, dB", unit="dB"),
+    "gt_db_at": MeasureFunction("ac", "port", rf.value_db_at, ("f",), requires=("out", "source", "z0", "zl", "f"),
+                                description="transducer gain |S21|^2 at frequency f, dB", unit="dB"),
+    "gt_bandwidth": MeasureFunction("ac", "port", lambda f, s: rf.gain_bandwidth(f, rf.to_db(s)),
+                                    requires=("out", "source", "z0", "zl"),
+                                    description="width of the band within 3 dB of the maximum transducer gain, Hz",
+                                    unit="Hz"),
+    "nf_min_db": MeasureFunction("noise", "port_noise", rf.noise_figure_min_db, ("t0",), requires=("z0",),
+                                 description="minimum noise figure over the .noise sweep (IEEE, source at t0 = 290 K)"
+                                 ", dB", unit="dB"),
+    "nf_db_at": MeasureFunction("noise", "port_noise", rf.noise_figure_at_db, ("f", "t0"), requires=("z0", "f"),
+                                description="noise figure at frequency f (IEEE, source at t0 = 290 K), dB", unit="dB"),
 }
 
 
@@ -103,6 +127,9 @@ class MeasureDef(BaseModel):
     source: str | None = None
     f: float | None = None
     ref: Literal["lf", "peak"] | None = None
+    z0: float | None = None  # ohm: port-1 (source) reference resistance of the RF measures
+    zl: float | None = None  # ohm: port-2 load resistance of the RF measures
+    t0: float | None = None  # K: source temperature of a noise figure (default 290, IEEE)
 
     @field_validator("out", "in_", mode="before")
     @classmethod
@@ -114,7 +141,7 @@ class MeasureDef(BaseModel):
     def _supply_list(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
 
-    @field_validator("f", mode="before")
+    @field_validator("f", "z0", "zl", "t0", mode="before")
     @classmethod
     def _eng(cls, value: Any) -> Any:
         try:
@@ -132,12 +159,12 @@ class MeasureDef(BaseModel):
             raise ValueError(f"unknown measure function {self.fn!r}; expected one of {', '.join(CATALOG)}")
         spec = CATALOG[self.fn]
         need = {"transfer": ("out",), "supply": ("supply",), "node": ("node",), "source": ("source",),
-                "noise": ()}[spec.binding]
+                "noise": (), "port": (), "port_noise": ()}[spec.binding] + spec.requires
         allowed = set(need) | set(spec.options) | ({"in_"} if spec.binding == "transfer" else set())
         for key in need:
             if getattr(self, key) is None:
-                raise ValueError(f"{self.fn} needs `{key}`")
-        for key in ("out", "in_", "supply", "node", "source", "f", "ref"):
+                raise ValueError(f"{self.fn} needs `{key.rstrip('_')}`")
+        for key in ("out", "in_", "supply", "node", "source", "f", "ref", "z0", "zl", "t0"):
             if getattr(self, key) is not None and key not in allowed:
                 raise ValueError(f"{self.fn} does not take `{key.rstrip('_')}`")
         if spec.options == ("f",) and self.f is None:
@@ -304,12 +331,50 @@ def _evaluate(definition: MeasureDef, reader: _VectorReader, netlist: Netlist) -
             terms.append((reader.node(kind, src.plus)[:, 0].real, reader.node(kind, src.minus)[:, 0].real,
                           reader.current(kind, src.name)[:, 0].real))
         return np.asarray(spec.function(terms), dtype=float)
+    if spec.binding == "port":
+        return _evaluate_port(definition, spec, reader, netlist)
+    if spec.binding == "port_noise":
+        t0 = definition.t0 if definition.t0 is not None else rf.T0_IEEE
+        temp = simulation_temperature(netlist) + rf.ZERO_CELSIUS
+        args = (definition.z0, temp, t0)
+        inoise = reader.vector(kind, "inoise_spectrum")
+        if definition.f is not None:
+            return np.asarray(spec.function(reader.axis(kind), inoise, definition.f, *args), dtype=float)
+        return np.asarray(spec.function(inoise, *args), dtype=float)
     if spec.binding == "noise":
         vector = "onoise_spectrum" if definition.fn == "output_noise_at" else "inoise_spectrum"
         return noise_density_at(reader.axis(kind), reader.vector(kind, vector), definition.f or 0.0)
     if spec.binding == "node":
         return np.asarray(spec.function(reader.node(kind, definition.node or "")[:, 0].real), dtype=float)
     return np.asarray(spec.function(reader.current(kind, definition.source or "")[:, 0].real), dtype=float)
+
+
+def _evaluate_port(definition: MeasureDef, spec: MeasureFunction, reader: _VectorReader,
+                   netlist: Netlist) -> np.ndarray:
+    """RF measures from .ac: S11 (binding `in`) or S21 (binding `out`) of the ports around `source`."""
+    src = netlist.sources[(definition.source or "").lower()]
+    v_s = reader.node("ac", src.plus) - reader.node("ac", src.minus)
+    z0 = float(definition.z0 or 0.0)
+    if definition.in_ is not None:
+        # current delivered into the port: ngspice's i(VS) flows from + through the source to -
+        x = rf.s11_from_current(reader.nodes("ac", definition.in_), -reader.current("ac", src.name), z0)
+    else:
+        x = rf.s21(reader.nodes("ac", definition.out), v_s, z0, float(definition.zl or 0.0))  # type: ignore[arg-type]
+    args = (definition.f,) if definition.f is not None else ()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(spec.function(reader.axis("ac"), x, *args), dtype=float)
+
+
+_TEMP_LINE = re.compile(r"^\.(?:temp\s+|options?\b.*\btemp\s*=\s*)([-+]?\d+\.?\d*(?:e[-+]?\d+)?)", re.I)
+
+
+def simulation_temperature(netlist: Netlist) -> float:
+    """Simulation temperature in degrees C: the netlist's ``.temp`` (or ``.options temp=``), else 27."""
+    for line in netlist.hoisted:
+        match = _TEMP_LINE.match(line.strip())
+        if match:
+            return float(match[1])
+    return 27.0
 
 
 _MEAS_LINE = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|-?nan|-?inf)", re.I | re.M)
