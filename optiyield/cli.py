@@ -13,7 +13,7 @@ from rich.table import Table
 from optiyield import __version__
 from optiyield.errors import SpecError
 from optiyield.sim.runner import NgspiceNotFound
-from optiyield.units import format_eng
+from optiyield.units import format_eng, format_value
 
 app = typer.Typer(
     help="Yield-driven design of analog and RF circuits on ngspice.\n\n"
@@ -40,6 +40,32 @@ def _version(value: bool) -> None:
     if value:
         console.print(f"optiyield {__version__}")
         raise typer.Exit()
+
+
+CLUSTER_HELP = ("Run the ngspice batches on a Dask cluster: local:N starts N worker processes on this machine, "
+                "tcp://HOST:8786 connects to a running `dask scheduler`; e.g. --cluster local:4 or "
+                "--cluster tcp://10.0.0.5:8786 (default: run.cluster, else this machine).")
+
+
+def _engine(spec, workers: int | None, cluster: str | None):  # noqa: ANN001, ANN202 - Spec → Engine | DaskEngine
+    """The command's engine: --workers/--cluster override the spec's run.workers/run.cluster."""
+    from optiyield.execute import ClusterError, make_engine, parse_cluster
+
+    address = cluster or spec.run.cluster
+    if cluster is not None:
+        try:
+            parse_cluster(cluster)
+        except ValueError as exc:
+            errors.print(f"[bold red]error:[/] --cluster: {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    try:
+        engine = make_engine(address, workers or spec.run.workers)
+    except (NgspiceNotFound, ClusterError) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+    if address is not None:
+        console.print(f"Dask cluster {address}: {engine.workers} parallel slots", highlight=False)
+    return engine
 
 
 @app.callback()
@@ -77,6 +103,7 @@ def yield_command(
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
                                                 help="Parallel ngspice processes (default: one per core).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
 ) -> None:
     """Monte Carlo yield of a spec at its start point.
 
@@ -87,20 +114,15 @@ def yield_command(
     """
     from optiyield.montecarlo import run_monte_carlo
     from optiyield.report.files import write_outputs
-    from optiyield.sim.engine import Engine
 
     spec = _load(spec_path)
     if sampler not in (None, "mc", "sobol"):
         errors.print(f"[bold red]error:[/] --sampler: expected mc or sobol, got {sampler!r}")
         raise typer.Exit(2)
-    try:
-        engine = Engine(workers=workers or spec.run.workers)
-    except NgspiceNotFound as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(3) from None
+    engine = _engine(spec, workers, cluster)
     total = samples or spec.run.samples
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
+    with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console, transient=True) as progress:
         task = progress.add_task(f"simulating {spec.name}", total=total)
         result = run_monte_carlo(spec, engine, samples=samples, seed=seed, sampler=sampler,
                                  ci_width=ci_width, progress=lambda n: progress.advance(task, n))
@@ -108,6 +130,7 @@ def yield_command(
     write_outputs(spec, result, folder)
     _print_summary(spec, result)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
+    _write_report(folder, spec)
 
 
 @app.command("run")
@@ -119,6 +142,7 @@ def run_command(
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete an existing store and start over.")] = False,
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
                                                 help="Parallel ngspice processes (default: one per core).")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
 ) -> None:
     """Run the spec's optimization steps (run.steps), e.g. minimax → yield → verify.
 
@@ -129,20 +153,16 @@ def run_command(
     Example:  optiyield run specs/csva.yaml --out out/csva-run
     """
     from optiyield.run import RunError, execute
-    from optiyield.sim.engine import Engine
 
     spec = _load(spec_path)
     if resume and fresh:
         errors.print("[bold red]error:[/] --resume and --fresh exclude each other")
         raise typer.Exit(2)
-    try:
-        engine = Engine(workers=workers or spec.run.workers)
-    except NgspiceNotFound as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(3) from None
+    engine = _engine(spec, workers, cluster)
     folder = out or Path("out") / spec.name
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed} samples"),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
+    with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                          TextColumn("{task.completed} samples"), TimeElapsedColumn(), console=console,
+                          transient=True) as progress:
         task = progress.add_task(f"{spec.name}: starting", total=None)
 
         def on_iteration(record: dict) -> None:
@@ -171,6 +191,7 @@ def run_command(
             raise typer.Exit(130) from None
     _print_run_summary(report)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
+    _write_report(folder, spec)
 
 
 def _print_run_summary(report) -> None:  # noqa: ANN001
@@ -230,6 +251,95 @@ def _print_summary(spec, result) -> None:  # noqa: ANN001
     if summary.failed_simulations:
         for reason, count in result.failed["reason"].value_counts().head(5).items():
             console.print(f"  {count} × {reason}", highlight=False, soft_wrap=True)
+
+
+@app.command("sensitivity")
+def sensitivity_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    at: Annotated[str, typer.Option("--at", help="Design point: start (the spec's start values) or final "
+                                    "(design_final of OUT/run_summary.json).")] = "start",
+    top: Annotated[int, typer.Option("--top", min=1, help="Parameters shown per spec.")] = 5,
+    cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
+) -> None:
+    """Rank design and statistical parameters by their effect on each spec (batched central differences).
+
+    Design variables move by ±1 % of their range, variation sources by ± one sigma (or ± tolerance);
+    all perturbed points run in one batched ngspice call. Writes OUT/sensitivity.json (shown in the
+    HTML report).
+
+    Example:  optiyield sensitivity specs/csva.yaml --at final --out out/csva
+    """
+    import json
+
+    from optiyield.sensitivity import sensitivity
+
+    spec = _load(spec_path)
+    folder = out or Path("out") / spec.name
+    design = None
+    if at == "final":
+        summary = folder / "run_summary.json"
+        if not summary.exists():
+            errors.print(f"[bold red]error:[/] --at final: no {summary} (run `optiyield run` first)")
+            raise typer.Exit(2)
+        design = json.loads(summary.read_text())["design_final"]
+    elif at != "start":
+        errors.print(f"[bold red]error:[/] --at: expected start or final, got {at!r}")
+        raise typer.Exit(2)
+    with _engine(spec, None, cluster) as engine:
+        result = sensitivity(spec, engine, design)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sensitivity.json").write_text(json.dumps(result, indent=2) + "\n")
+    for measure, entries in result["spec"].items():
+        unit = spec.testbench.unit(measure)
+        table = Table(title=f"{measure}: nominal {format_value(result['nominal'][measure], unit)} "
+                      f"at the {at} design")
+        for column in ("parameter", "kind", "step", "effect", "effect / spec scale"):
+            table.add_column(column, justify="left" if column in ("parameter", "kind", "step") else "right")
+        for entry in entries[:top]:
+            table.add_row(entry["parameter"], entry["kind"], entry["step"],
+                          format_value(entry["effect"], unit), f"{entry['normalized']:+.4f}")
+        console.print(table)
+    console.print(f"{result['simulations']} simulations; written to {folder / 'sensitivity.json'}", highlight=False)
+
+
+def _write_report(folder: Path, spec) -> None:  # noqa: ANN001 - spec: Spec
+    """Write OUT/report.html after a command; a report problem is a warning, the results stay written."""
+    from optiyield.report.html import write_report
+
+    try:
+        path = write_report(folder, spec)
+    except Exception as exc:  # noqa: BLE001 - never lose a finished run to a report problem
+        errors.print(f"[yellow]warning:[/] report not written: {exc} (retry with: optiyield report {folder})",
+                     highlight=False)
+        return
+    console.print(f"report: [bold]{path}[/]", highlight=False)
+
+
+@app.command("report")
+def report_command(
+    folder: Annotated[Path, typer.Argument(metavar="OUTDIR", help="Output folder of optiyield run or yield.")],
+    spec_path: Annotated[Path | None, typer.Option("--spec", help="Spec YAML file (default: the spec file named "
+                                                   "in OUTDIR/run_summary.json or summary.json).")] = None,
+) -> None:
+    """Write OUTDIR/report.html: one self-contained HTML page of an output folder.
+
+    Shows the verified yield, the spec table with margins, histograms before and after optimization,
+    yield and objective traces, the design change, cost per step, failed simulations, the two most
+    yield-limiting specs and, if OUTDIR/sensitivity.json exists, the sensitivities. Figures are embedded;
+    the file needs no network. `optiyield run` and `optiyield yield` write it too.
+
+    Example:  optiyield report out/csva --spec specs/csva.yaml
+    """
+    from optiyield.report.html import ReportError, write_report
+
+    spec = _load(spec_path) if spec_path is not None else None
+    try:
+        path = write_report(folder, spec)
+    except ReportError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"report: [bold]{path}[/]", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -212,9 +212,23 @@ class Stage(_Frozen):
         return tuple(self.specs)
 
 
+def _cluster(value: Any) -> str | None:
+    """``run.cluster``: None, or a Dask cluster address (``local:N`` or ``tcp://HOST:PORT``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"expected a cluster address, local:N or tcp://HOST:PORT, got {value!r}")
+    from optiyield.execute import parse_cluster
+
+    parse_cluster(value)
+    return value.strip()
+
+
 class RunSettings(_Frozen):
-    """Run settings: seed, number of Monte Carlo samples, sampler, confidence level and the optional
-    sequential-stopping width (stop once the yield interval is narrower; then ``samples`` is the cap)."""
+    """Run settings: seed, number of Monte Carlo samples, sampler, confidence level, the optional
+    sequential-stopping width (stop once the yield interval is narrower; then ``samples`` is the cap),
+    parallel slots (``workers``) and where batches run (``cluster``: ``local:N`` or ``tcp://HOST:PORT``
+    for a Dask cluster, see docs/engine.md; default this machine)."""
 
     seed: int = 1
     samples: int = Field(500, ge=1)
@@ -223,6 +237,7 @@ class RunSettings(_Frozen):
     ci_width: float | None = Field(None, gt=0, lt=1)
     chunk: int = Field(250, ge=1)
     workers: int | None = Field(None, ge=1)
+    cluster: Annotated[str | None, BeforeValidator(_cluster)] = None
     steps: tuple[Step, ...] = ()
 
 

@@ -81,6 +81,19 @@ class SimResults:
         return int(np.sum(self.status == FAILED))
 
 
+def batch_partition(count: int, batch_size: int, slots: int, copies: bool = True) -> list[np.ndarray]:
+    """Row indices of each ngspice batch when ``count`` samples run on ``slots`` parallel slots.
+
+    Batched decks hold ``min(batch_size, ceil(count / slots))`` consecutive samples, so every slot gets
+    work; without copies every sample is its own run. Every back-end uses this rule, because a sample's
+    numbers depend (slightly) on which copies share its deck: the same partition gives the same numbers.
+    """
+    if count <= 0:
+        return []
+    size = max(1, min(batch_size, math.ceil(count / max(1, slots)))) if copies else 1
+    return [np.arange(i, min(i + size, count)) for i in range(0, count, size)]
+
+
 def default_workers() -> int:
     """One ngspice process per available core."""
     try:
@@ -98,6 +111,7 @@ class Engine:
 
     def __init__(self, runner: NgspiceRunner | None = None, workers: int | None = None,
                  split_after_timeout: int = 8) -> None:
+        self._own_runner = runner is None
         self.runner = runner or NgspiceRunner()
         self.workers = workers or default_workers()
         self.split_after_timeout = split_after_timeout
@@ -105,16 +119,39 @@ class Engine:
         # next deck and measuring the last one overlap with the running simulations.
         self._slots = threading.BoundedSemaphore(self.workers)
 
+    def close(self) -> None:
+        """Release the runner's spinit folder when this engine created the runner (a passed-in one is
+        left alone). Engines of other back-ends (:mod:`optiyield.execute`) shut their clusters down here."""
+        if self._own_runner:
+            self.runner.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def run(self, job: SimJob, values: np.ndarray,
             progress: Callable[[int], None] | None = None) -> SimResults:
-        """Simulate every row of ``values`` (shape (N, len(job.names)), SI units)."""
+        """Simulate every row of ``values`` (shape (N, len(job.names)), SI units).
+
+        The rows are split into batches by :func:`batch_partition` for ``self.workers`` parallel slots.
+        """
         values = np.asarray(values, dtype=float).reshape(-1, len(job.names))
-        count = values.shape[0]
+        batches = batch_partition(values.shape[0], job.batch_size, self.workers, job.copies)
+        return self.run_batches(job, values, batches, progress)
+
+    def run_batches(self, job: SimJob, values: np.ndarray, batches: list[np.ndarray],
+                    progress: Callable[[int], None] | None = None) -> SimResults:
+        """Simulate the rows of ``values`` in the given ``batches`` (row-index arrays, one deck each).
+
+        Used directly by back-ends that partition the rows themselves (:mod:`optiyield.execute`), so
+        that a batch is the same deck, hence gives the same numbers, whichever back-end runs it.
+        """
+        values = np.asarray(values, dtype=float).reshape(-1, len(job.names))
         state = _State(job, values, progress)
         start = time.perf_counter()
-        if count:
-            size = min(job.batch_size, math.ceil(count / self.workers)) if job.copies else 1
-            batches = [np.arange(i, min(i + size, count)) for i in range(0, count, size)]
+        if batches:
             with ThreadPoolExecutor(max_workers=2 * self.workers) as pool:
                 for future in [pool.submit(self._solve, state, b, False) for b in batches]:
                     future.result()
