@@ -306,7 +306,7 @@ def _local_engine() -> Engine:
                 slots = int(get_worker().state.nthreads)
             except (ImportError, ValueError, AttributeError):
                 slots = 1
-            _worker_engine = Engine(workers=max(1, slots))
+            _worker_engine = Engine(NgspiceRunner(kill_with_parent=True), workers=max(1, slots))
         return _worker_engine
 
 

@@ -135,3 +135,50 @@ def test_progress_reports_every_sample(engine):
     seen = []
     engine.run(dataclasses.replace(spec.testbench.job(spec.parameters), batch_size=7), values, seen.append)
     assert sum(seen) == 30 and len(seen) == 5
+
+
+def test_ngspice_dies_with_its_parent_when_asked(tmp_path):
+    """On a Dask worker the runner's time-out timer dies with the worker; ngspice must die too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import numpy as np, sys\n"
+        "from optiyield.sim.engine import Engine\n"
+        "from optiyield.sim.runner import NgspiceRunner\n"
+        "from optiyield.testbench import load_testbench\n"
+        f"tb = load_testbench({str(CIRCUITS / 'probes.yaml')!r})\n"
+        "engine = Engine(NgspiceRunner(kill_with_parent=True), workers=1)\n"
+        "print('start', flush=True)\n"
+        "engine.run(__import__('dataclasses').replace(tb.job(('p', 'per', 'mu', 'rl')), timeout=600),\n"
+        "           np.array([[1.0, 1e-13, 1.0, 100.0]]))\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline().strip() == "start"
+
+    def children() -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(parent.pid), "ngspice"], capture_output=True, text=True)
+        return [int(p) for p in found.stdout.split()]
+
+    deadline = time.time() + 20
+    while not children() and time.time() < deadline:
+        time.sleep(0.05)
+    (child,) = children()
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        state = subprocess.run(["ps", "-o", "stat=", "-p", str(child)], capture_output=True, text=True).stdout
+        if state.strip().startswith("Z"):  # killed, waiting to be reaped by init
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("ngspice outlived its parent")

@@ -82,12 +82,18 @@ def _workspace_root() -> Path:
 class NgspiceRunner:
     """Runs decks through the ngspice executable; safe to share between threads.
 
-    ``max_file_bytes`` caps every file ngspice writes (the raw file above all).
+    ``max_file_bytes`` caps every file ngspice writes (the raw file above all); ``kill_with_parent``
+    makes ngspice die with the calling process (used on Dask workers).
     """
 
-    def __init__(self, executable: str = "ngspice", max_file_bytes: int = 2 << 30) -> None:
+    def __init__(self, executable: str = "ngspice", max_file_bytes: int = 2 << 30,
+                 kill_with_parent: bool = False) -> None:
         self.executable = find_ngspice(executable)
         self.max_file_bytes = max_file_bytes
+        # On a Dask worker, ngspice must die with the worker (its time-out timer dies too): util-linux
+        # `setpriv --pdeathsig KILL` sets that up before exec, at ~2 ms per process.
+        setpriv = shutil.which("setpriv") if kill_with_parent else None
+        self._prefix = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
         self._scripts = Path(tempfile.mkdtemp(prefix="optiyield-spinit-"))
         (self._scripts / "spinit").write_text(SPINIT)
         self._env = dict(os.environ, SPICE_SCRIPTS=str(self._scripts))
@@ -107,9 +113,9 @@ class NgspiceRunner:
         """
         deck_path, raw_path, log_path = folder / "deck.cir", folder / "out.raw", folder / "log.txt"
         deck_path.write_text(deck)
-        command = [self.executable, "-b", "-r", str(raw_path), str(deck_path)]
+        command = [*self._prefix, self.executable, "-b", "-r", str(raw_path), str(deck_path)]
         if ".control" in deck:
-            command = [self.executable, "-b", str(deck_path)]
+            command = [*self._prefix, self.executable, "-b", str(deck_path)]
         with slot or nullcontext():
             returncode, seconds = self._execute(command, folder, log_path, timeout)
         if returncode is None:
