@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import simulate_points
 
-from optiyield.sim.engine import OK, Engine
 from optiyield.spec import load_spec
 
 pytestmark = pytest.mark.ngspice
@@ -29,12 +29,8 @@ SPECTRE_ROWS = [  # (CSV line, VDD, Vgate, W, Rd, bandwidth, power, gain_db)
 def simulated():
     spec = load_spec(ROOT / "specs" / "csva.yaml")
     rows = np.array(SPECTRE_ROWS)
-    nominal = spec.nominal()
-    values = np.array([[{"VDD": r[1], "Vgate": r[2], "W": r[3], "Rd": r[4]}.get(n, nominal[n]) for n in spec.parameters]
-                       for r in rows])
-    results = Engine(workers=2).run(spec.testbench.job(spec.parameters), values)
-    assert (results.status == OK).all(), results.reason
-    return rows, results.values
+    points = [{"VDD": r[1], "Vgate": r[2], "W": r[3], "Rd": r[4]} for r in rows]
+    return rows, simulate_points(spec, points)
 
 
 def test_bandwidth_within_one_percent(simulated):

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import simulate_points
 from typer.testing import CliRunner
 
 from optiyield import testbench as tb
 from optiyield.cli import app
-from optiyield.sim.engine import OK, Engine
 from optiyield.spec import load_spec
 
 pytestmark = pytest.mark.ngspice
@@ -61,13 +61,9 @@ def simulated():
         CIRCUIT,
         CIRCUIT / "testbench.yaml",
     )
-    nominal = spec.nominal()
     rows = np.array(SPECTRE_ROWS)
-    points = [nominal] + [{"Wbias": r[1], "Rd": r[2], "Wn1": r[3], "Wn2": r[4]} for r in rows]
-    values = np.array([[p.get(n, nominal[n]) for n in spec.parameters] for p in points])
-    results = Engine(workers=2).run(bench.job(spec.parameters), values)
-    assert (results.status == OK).all(), results.reason
-    return rows, results.values
+    points = [spec.nominal()] + [{"Wbias": r[1], "Rd": r[2], "Wn1": r[3], "Wn2": r[4]} for r in rows]
+    return rows, simulate_points(spec, points, bench.job(spec.parameters))
 
 
 def yaml_measures() -> dict:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import simulate_points
 
-from optiyield.sim.engine import OK, Engine
 from optiyield.spec import load_spec
 
 pytestmark = pytest.mark.ngspice
@@ -36,12 +36,7 @@ def spec():
 @pytest.fixture(scope="module")
 def simulated(spec):
     rows = np.array(SPECTRE_ROWS)
-    nominal = spec.nominal()
-    values = np.array([[dict(zip(DESIGN, r[1:8], strict=True)).get(n, nominal[n]) for n in spec.parameters]
-                       for r in rows])
-    results = Engine(workers=2).run(spec.testbench.job(spec.parameters), values)
-    assert (results.status == OK).all(), results.reason
-    return rows, results.values
+    return rows, simulate_points(spec, [dict(zip(DESIGN, r[1:8], strict=True)) for r in rows])
 
 
 def test_nominal_point_is_physical(simulated):

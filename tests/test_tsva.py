@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import simulate_points
 from typer.testing import CliRunner
 
 from optiyield.cli import app
-from optiyield.sim.engine import OK, Engine
 from optiyield.spec import load_spec
 
 pytestmark = pytest.mark.ngspice
@@ -33,13 +33,9 @@ SPECTRE_ROWS = [  # (CSV line, C1, WNOUT, WPOUT, WCS, WN1, WP1, bandwidth, power
 @pytest.fixture(scope="module")
 def simulated():
     spec = load_spec(SPEC)
-    nominal = spec.nominal()
     rows = np.array(SPECTRE_ROWS)
-    points = [nominal] + [dict(zip(NAMES, r[1:7], strict=True)) for r in rows]
-    values = np.array([[p.get(n, nominal[n]) for n in spec.parameters] for p in points])
-    results = Engine(workers=2).run(spec.testbench.job(spec.parameters), values)
-    assert (results.status == OK).all(), results.reason
-    return rows, results.values
+    points = [spec.nominal()] + [dict(zip(NAMES, r[1:7], strict=True)) for r in rows]
+    return rows, simulate_points(spec, points)
 
 
 def test_nominal_point_is_physical(simulated):
