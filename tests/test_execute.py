@@ -104,7 +104,11 @@ def test_killed_worker_loses_no_sample(cluster):
         address = next(a for a, keys in sorted(processing.items()) if keys)
         worker = psutil.Process(pids[address])
         children = worker.children(recursive=True)
-        folders = [c.cwd() for c in children if c.name() == "ngspice"]
+        folders = []
+        for child in children:  # a child may finish between listing and inspection
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                if child.name() == "ngspice":
+                    folders.append(child.cwd())
         os.kill(worker.pid, signal.SIGKILL)  # the worker first, so it cannot see its ngspice die
         killed.update(address=address, pid=worker.pid, keys=list(processing[address]), folders=folders,
                       at=time.perf_counter() - start)
