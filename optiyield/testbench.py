@@ -19,7 +19,7 @@ Every ``.meas`` line of the netlist is also a measure under its own name.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,9 +27,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from optiyield import measure
 from optiyield.errors import SpecError, load_validated
 from optiyield.measure import rf
+from optiyield.measure.catalog import CATALOG, MeasureFunction
 from optiyield.measure.noise import noise_density_at
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.sim.deck import Layout, meas_replicable
@@ -43,66 +43,6 @@ SINGLE_ONLY = {"noise", "sp", "pss", "sens", "tf", "pz", "disto"}
 Nodes = str | tuple[str, str]
 
 
-@dataclass(frozen=True)
-class MeasureFunction:
-    """A library measurement: which analysis it reads, what it binds, and the numpy function."""
-
-    analysis: str
-    binding: Literal["transfer", "supply", "node", "source", "noise", "port", "port_noise"]
-    function: Callable[..., np.ndarray]
-    options: tuple[str, ...] = ()
-    description: str = ""
-    unit: str = ""
-    requires: tuple[str, ...] = ()  # bindings this function needs besides its binding kind's own
-
-
-CATALOG: dict[str, MeasureFunction] = {
-    "dc_power": MeasureFunction("op", "supply", measure.total_dc_power,
-                                description="dc power in W delivered by one or more voltage sources", unit="W"),
-    "dc_voltage": MeasureFunction("op", "node", lambda v: v,
-                                  description="operating-point voltage of a node, V", unit="V"),
-    "dc_current": MeasureFunction("op", "source", lambda i: -i,
-                                  description="operating-point current delivered by a voltage source, A", unit="A"),
-    "lf_gain_db": MeasureFunction("ac", "transfer", measure.lf_gain_db,
-                                  description="gain at the lowest simulated frequency, dB", unit="dB"),
-    "gain_db_at": MeasureFunction("ac", "transfer", measure.gain_db_at, ("f",),
-                                  description="gain at frequency f, dB", unit="dB"),
-    "peak_gain_db": MeasureFunction("ac", "transfer", measure.peak_gain_db, description="peak gain, dB", unit="dB"),
-    "peak_frequency": MeasureFunction("ac", "transfer", measure.peak_frequency,
-                                      description="frequency of peak gain, Hz", unit="Hz"),
-    "bandwidth_3db": MeasureFunction("ac", "transfer", measure.bandwidth_3db, ("ref",),
-                                     description="-3 dB bandwidth, Hz", unit="Hz"),
-    "unity_gain_frequency": MeasureFunction("ac", "transfer", measure.unity_gain_frequency,
-                                            description="unity-gain frequency, Hz", unit="Hz"),
-    "phase_margin": MeasureFunction("ac", "transfer", measure.phase_margin,
-                                    description="phase margin, degrees", unit="°"),
-    "output_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
-                                       description="output noise density at frequency f, V/sqrt(Hz)", unit="V/√Hz"),
-    "input_noise_at": MeasureFunction("noise", "noise", noise_density_at, ("f",),
-                                      description="input-referred noise density at frequency f", unit="V/√Hz"),
-    # RF two-ports from .ac / .noise (optiyield/measure/rf.py). `source` is the ac source behind the
-    # port-1 resistor z0 (ohm), `in`/`out` the port nodes, `zl` (ohm) the port-2 load resistor of the
-    # netlist. The functions receive S11 (with `in`) or S21 (with `out`), complex (K, n); G_T = |S21|^2.
-    "s11_min_db": MeasureFunction("ac", "port", lambda f, s: rf.min_db(s), requires=("in_", "source", "z0"),
-                                  description="minimum |S11| over the ac sweep, dB", unit="dB"),
-    "s11_db_at": MeasureFunction("ac", "port", rf.value_db_at, ("f",), requires=("in_", "source", "z0", "f"),
-                                 description="|S11| at frequency f, dB", unit="dB"),
-    "s21_db_at": MeasureFunction("ac", "port", rf.value_db_at, ("f",), requires=("out", "source", "z0", "zl", "f"),
-                                 description="|S21| at frequency f (power waves; port 2 loaded by zl), dB", unit="dB"),
-    "gt_max_db": MeasureFunction("ac", "port", lambda f, s: rf.max_db(s), requires=("out", "source", "z0", "zl"),
-                                 description="maximum transducer gain |S21|^2 over the ac sweep, dB", unit="dB"),
-    "gt_db_at": MeasureFunction("ac", "port", rf.value_db_at, ("f",), requires=("out", "source", "z0", "zl", "f"),
-                                description="transducer gain |S21|^2 at frequency f, dB", unit="dB"),
-    "gt_bandwidth": MeasureFunction("ac", "port", lambda f, s: rf.gain_bandwidth(f, rf.to_db(s)),
-                                    requires=("out", "source", "z0", "zl"),
-                                    description="width of the band within 3 dB of the maximum transducer gain, Hz",
-                                    unit="Hz"),
-    "nf_min_db": MeasureFunction("noise", "port_noise", rf.noise_figure_min_db, ("t0",), requires=("z0",),
-                                 description="minimum noise figure over the .noise sweep (IEEE, source at t0 = 290 K)"
-                                 ", dB", unit="dB"),
-    "nf_db_at": MeasureFunction("noise", "port_noise", rf.noise_figure_at_db, ("f", "t0"), requires=("z0", "f"),
-                                description="noise figure at frequency f (IEEE, source at t0 = 290 K), dB", unit="dB"),
-}
 
 
 def _nodes(value: Any) -> Nodes:
