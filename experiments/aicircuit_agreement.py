@@ -19,6 +19,14 @@ aicircuit.yaml::
     metrics:                                                  # CSV column -> our measure
       Bandwidth: {measure: bw}
       VoltageGain: {measure: gain_db, scale: 1.0, offset: 0.0}   # theirs_SI = csv * scale + offset
+      Bandwidth as sampled:                                   # their procedure applied to our response
+        column: Bandwidth
+        sampled_bandwidth: {out: voutp, in: vinp, step: 200e6, points: 50}
+
+``sampled_bandwidth`` reproduces a bandwidth read off a coarse linear sweep (0, step, 2·step, …) with
+|H| interpolated linearly, as Cadence Ocean's ``bandwidth()`` does on such a sweep: our AC response is
+sampled at those frequencies (extra ``gain_db_at`` measures) and
+:func:`optiyield.measure.sampled_bandwidth` is applied.
 """
 
 from __future__ import annotations
@@ -37,8 +45,10 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from optiyield.measure import sampled_bandwidth  # noqa: E402
 from optiyield.sim.engine import Engine  # noqa: E402
 from optiyield.spec import load_spec  # noqa: E402
+from optiyield.testbench import TestbenchFile, build_testbench  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "reference" / "aicircuit" / "datasets"
 
@@ -53,15 +63,22 @@ def compare(mapping_file: Path, data: Path, rows: int, seed: int, engine: Engine
     params = mapping["parameters"]
     values = np.array([[row[col] if (col := _column_for(params, name)) else nominal[name] for name in spec.parameters]
                        for _, row in chosen.iterrows()], dtype=float)
-    result = engine.run(spec.testbench.job(spec.parameters), values)
+    testbench = _with_sampling_measures(spec, mapping["metrics"].values())
+    result = engine.run(testbench.job(spec.parameters), values)
     report: dict[str, object] = {"rows": len(chosen), "failed": result.n_failed}
-    for column, metric in mapping["metrics"].items():
+    for label, metric in mapping["metrics"].items():
+        column = metric.get("column", label)
         theirs = chosen[column].to_numpy(dtype=float) * metric.get("scale", 1.0) + metric.get("offset", 0.0)
-        ours = result.values[metric["measure"]]
+        sampled = metric.get("sampled_bandwidth")
+        if sampled:
+            grid = np.column_stack([result.values[f"_grid{k}"] for k in range(1, int(sampled["points"]) + 1)])
+            ours = sampled_bandwidth(result.values["_grid0"], grid, float(sampled["step"]))
+        else:
+            ours = result.values[metric["measure"]]
         with np.errstate(divide="ignore", invalid="ignore"):
             relative = np.abs(ours - theirs) / np.abs(theirs)
         relative = relative[np.isfinite(relative)]
-        report[metric["measure"]] = {
+        report[metric.get("measure", label)] = {
             "median": float(np.median(relative)) if len(relative) else float("nan"),
             "p90": float(np.percentile(relative, 90)) if len(relative) else float("nan"),
             "median_abs": float(np.nanmedian(np.abs(ours - theirs))),
@@ -69,6 +86,20 @@ def compare(mapping_file: Path, data: Path, rows: int, seed: int, engine: Engine
             "column": column,
         }
     return report
+
+
+def _with_sampling_measures(spec, metrics):  # noqa: ANN001, ANN202 - (Spec, metric entries) -> Testbench
+    """The spec's testbench, plus ``gain_db_at`` measures on the grid of a ``sampled_bandwidth`` metric."""
+    sampled = next((m["sampled_bandwidth"] for m in metrics if m.get("sampled_bandwidth")), None)
+    if sampled is None:
+        return spec.testbench
+    source = spec.testbench.source
+    data = yaml.safe_load(source.read_text())
+    nodes = {"out": sampled["out"], **({"in": sampled["in"]} if sampled.get("in") else {})}
+    data["measures"] = {**data.get("measures", {}), "_grid0": {"fn": "lf_gain_db", **nodes}}
+    for k in range(1, int(sampled["points"]) + 1):
+        data["measures"][f"_grid{k}"] = {"fn": "gain_db_at", "f": k * float(sampled["step"]), **nodes}
+    return build_testbench(TestbenchFile.model_validate(data), source.parent, source)
 
 
 def _column_for(params: dict[str, str], name: str) -> str | None:

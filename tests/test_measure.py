@@ -515,3 +515,19 @@ def test_total_dc_power_bad_input_raises() -> None:
         total_dc_power([(1.0, 0.0)])  # type: ignore[list-item]
     with pytest.raises(ValueError):
         total_dc_power([(np.ones(3), 0.0, np.ones(3)), (np.ones(4), 0.0, np.ones(4))])
+
+
+def test_sampled_bandwidth_reproduces_linear_grid_reading():
+    """A single pole at 94 MHz read off a 200 MHz linear grid with linear |H| interpolation: the
+    reading is the straight-line crossing between 0 and 200 MHz, not 94 MHz."""
+    from optiyield.measure import sampled_bandwidth
+
+    f3, step = 94e6, 200e6
+    grid = np.arange(1, 51) * step
+    gain = 20 * np.log10(1 / np.sqrt(1 + (grid / f3) ** 2))
+    mag0, mag1 = 1.0, 1 / np.sqrt(1 + (step / f3) ** 2)
+    expected = step * (mag0 - 10 ** (-3 / 20)) / (mag0 - mag1)
+    assert sampled_bandwidth([0.0], gain[None, :], step)[0] == pytest.approx(expected, rel=1e-12)
+    assert np.isnan(sampled_bandwidth([0.0], [[-1.0, -2.0]], step)[0])  # never 3 dB down on the grid
+    with pytest.raises(ValueError):
+        sampled_bandwidth([0.0, 1.0], [[-1.0]], step)

@@ -12,6 +12,7 @@ from optiyield.measure.ac import (
     peak_frequency,
     peak_gain_db,
     phase_margin,
+    sampled_bandwidth,
     unity_gain_frequency,
 )
 from optiyield.measure.dc import dc_power, total_dc_power
@@ -24,6 +25,7 @@ __all__ = [
     "peak_frequency",
     "peak_gain_db",
     "phase_margin",
+    "sampled_bandwidth",
     "total_dc_power",
     "unity_gain_frequency",
 ]

@@ -360,3 +360,28 @@ def peak_frequency(freq: ArrayLike, h: ArrayLike) -> Result:
     out = 10.0**logf_pk
     out[~ok] = np.nan
     return _finish(out, scalar)
+
+
+def sampled_bandwidth(lf_gain_db: ArrayLike, grid_gain_db: ArrayLike, step: float, drop_db: float = 3.0) -> Result:
+    """Bandwidth as a sampled-data tool reports it on a coarse linear grid (for comparing with data made
+    that way, e.g. Cadence Ocean's ``bandwidth(... 3 "low")`` on a ``start 0 stop F`` sweep).
+
+    ``lf_gain_db`` (K,) is the gain at the low-frequency end (grid point 0); ``grid_gain_db`` (K, m) the
+    gain at ``step``, 2·step, …, m·step (Hz). The result is the first grid interval where |H| falls
+    ``drop_db`` (default 3.000 dB, not the exact half-power 3.0103) below the low-frequency value, with
+    |H| interpolated linearly in f inside it; NaN where it does not fall that far on the grid. The
+    true −3 dB point is :func:`bandwidth_3db`.
+    """
+    lf = np.atleast_1d(np.asarray(lf_gain_db, dtype=float))
+    grid = np.atleast_2d(np.asarray(grid_gain_db, dtype=float))
+    if grid.shape[0] != lf.shape[0]:
+        raise ValueError(f"{lf.shape[0]} low-frequency gains but {grid.shape[0]} grid rows")
+    mag = 10 ** (np.column_stack([lf, grid]) / 20)
+    threshold = mag[:, 0] * 10 ** (-drop_db / 20)
+    below = mag < threshold[:, None]
+    j = np.argmax(below, axis=1)
+    rows = np.arange(len(j))
+    found = below[rows, j] & (j > 0)
+    prev = mag[rows, np.maximum(j - 1, 0)]
+    fraction = (prev - threshold) / np.where(found, prev - mag[rows, j], 1.0)
+    return np.where(found, step * (j - 1 + fraction), np.nan)
