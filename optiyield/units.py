@@ -108,7 +108,12 @@ PLAIN_UNITS = ("dB", "dBm", "dBc", "°", "deg")
 
 
 def format_value(value: float, unit: str = "", digits: int = 4) -> str:
-    """A value with its unit for display: engineering prefixes, except for dB and degrees."""
-    if unit in PLAIN_UNITS:
-        return f"{value:.{digits}g} {unit}" if value == value else f"nan {unit}"
-    return format_eng(value, digits=digits, unit=unit)
+    """A value with its unit for people: ``723.3 µW``, ``250 MHz``, ``12.29 dB``.
+
+    SI prefix, a space before the unit, ``µ`` for micro; plain numbers for dB and degrees.
+    """
+    if unit in PLAIN_UNITS or not math.isfinite(value):
+        return f"{value:.{digits}g} {unit}".rstrip()
+    text = format_eng(value, digits=digits)
+    number, prefix = (text[:-1], text[-1]) if text[-1] in "afpnumkMGT" else (text, "")
+    return f"{number} {'µ' if prefix == 'u' else prefix}{unit}".rstrip()

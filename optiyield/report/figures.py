@@ -23,7 +23,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter, MaxNLocator, PercentFormatter  # noqa: E402
 
 from optiyield.spec import SpecBound  # noqa: E402
-from optiyield.units import PLAIN_UNITS, format_eng, format_value  # noqa: E402
+from optiyield.units import PLAIN_UNITS, format_value  # noqa: E402
+from optiyield.yield_ import SpecLimit  # noqa: E402
 
 PASS_COLOR = "#4c8cbf"
 FAIL_COLOR = "#d9534f"
@@ -31,19 +32,6 @@ BEFORE_COLOR = "#e08214"
 DESIGN_COLOR = "#4c8cbf"
 STATISTICAL_COLOR = "#8c6bb1"
 DPI = 110
-
-
-def display_value(value: float, unit: str = "", digits: int = 4) -> str:
-    """A value for people: ``723.3 µW``, ``250 MHz``, ``12.29 dB`` (SI prefix, a space, µ for micro)."""
-    if unit in PLAIN_UNITS or not math.isfinite(value):
-        return format_value(value, unit, digits)
-    text = format_eng(value, digits=digits)
-    number, prefix = (text[:-1], text[-1]) if text[-1] in _PREFIXES else (text, "")
-    prefix = "µ" if prefix == "u" else prefix
-    return f"{number} {prefix}{unit}".rstrip()
-
-
-_PREFIXES = "afpnumkMGTPE"
 
 
 def png_bytes(figure: Figure) -> bytes:
@@ -75,13 +63,7 @@ def _finite(values: np.ndarray | Sequence[float]) -> np.ndarray:
 
 def passing(values: np.ndarray, bound: SpecBound) -> np.ndarray:
     """True where a value meets a spec's limits (NaN fails)."""
-    values = np.asarray(values, dtype=float)
-    ok = np.isfinite(values)
-    if bound.min is not None:
-        ok &= values >= bound.min
-    if bound.max is not None:
-        ok &= values <= bound.max
-    return ok
+    return SpecLimit("", bound.min, bound.max).passes(np.asarray(values, dtype=float))
 
 
 def _shade_failing(axes: Axes, bound: SpecBound, unit: str, vertical: bool = True) -> None:
@@ -97,7 +79,7 @@ def _shade_failing(axes: Axes, bound: SpecBound, unit: str, vertical: bool = Tru
             span(low, limit, color=FAIL_COLOR, alpha=0.07, linewidth=0, zorder=0)
         if name == "max" and limit < high:
             span(limit, high, color=FAIL_COLOR, alpha=0.07, linewidth=0, zorder=0)
-        text = f"{name} {display_value(limit, unit)}"
+        text = f"{name} {format_value(limit, unit)}"
         if vertical:
             axes.annotate(text, (limit, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
                           textcoords="offset points", fontsize=8)

@@ -40,7 +40,7 @@ from optiyield.sim.engine import FAILED
 from optiyield.spec import Spec, load_spec
 from optiyield.stats.variation import OutcomeSet
 from optiyield.store import Store
-from optiyield.units import format_eng
+from optiyield.units import format_eng, format_value
 from optiyield.yield_ import YieldEstimate
 
 REPORT_NAME = "report.html"
@@ -211,7 +211,7 @@ def _same_design(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
 # --------------------------------------------------------------------------------------------- formatting
 
 
-_value = figures.display_value
+_value = format_value
 
 
 def _e(text: object) -> str:
