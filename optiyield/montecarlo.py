@@ -90,16 +90,17 @@ def run_monte_carlo(
     parts: list[SimResults] = []
     done = 0
     while True:
-        values = sample_matrix(spec, outcomes, point)[done:]
-        parts.append(simulate(spec, values, engine, progress))
+        rows = sample_matrix(spec, outcomes, point)
+        parts.append(simulate(spec, rows[done:], engine, progress))
         done = outcomes.n
-        summary = _summary(spec, parts)
-        if not ci_width or done >= samples or interval_narrower_than(summary.overall, ci_width):
+        values = {name: np.concatenate([p.values[name] for p in parts]) for name in spec.testbench.measure_names}
+        status = np.concatenate([p.status for p in parts])
+        if not ci_width or done >= samples:
+            break
+        if interval_narrower_than(spec_yield(spec, values, status != FAILED).overall, ci_width):
             break
         outcomes = outcomes.extend(min(run.chunk, samples - done))
-    values = {name: np.concatenate([p.values[name] for p in parts]) for name in spec.testbench.measure_names}
-    return assemble(spec, point, sample_matrix(spec, outcomes, point), values,
-                    np.concatenate([p.status for p in parts]), np.concatenate([p.reason for p in parts]),
+    return assemble(spec, point, rows, values, status, np.concatenate([p.reason for p in parts]),
                     wall_seconds=sum(p.wall_seconds for p in parts),
                     ngspice_seconds=sum(p.ngspice_seconds for p in parts), runs=sum(p.runs for p in parts),
                     seed=seed, sampler=sampler)
@@ -115,16 +116,15 @@ def assemble(spec: Spec, point: Mapping[str, float], rows: np.ndarray, values: M
     table["status"] = np.asarray(status).astype(str)
     table["reason"] = np.asarray(reason).astype(str)
     table.insert(0, "sample", np.arange(len(table)))
-    ok = table["status"].to_numpy() != FAILED
-    summary = yield_table({n: table[n].to_numpy(dtype=float) for n in spec.file.specs}, ok, spec.limits,
-                          spec.run.confidence)
+    summary = spec_yield(spec, {n: table[n].to_numpy(dtype=float) for n in spec.file.specs},
+                         table["status"].to_numpy() != FAILED)
     return MonteCarloResult(
         spec_name=spec.name, design={k: point[k] for k in spec.file.design}, table=table, summary=summary,
         wall_seconds=wall_seconds, ngspice_seconds=ngspice_seconds, runs=runs, seed=seed, sampler=sampler,
     )
 
 
-def _summary(spec: Spec, parts: list[SimResults]) -> YieldSummary:
-    values = {name: np.concatenate([p.values[name] for p in parts]) for name in spec.file.specs}
-    ok = np.concatenate([p.ok for p in parts]).astype(bool)
-    return yield_table(values, ok, spec.limits, spec.run.confidence)
+def spec_yield(spec: Spec, values: Mapping[str, np.ndarray], ok: np.ndarray) -> YieldSummary:
+    """Yield of the spec's limits over per-sample measure values; samples not ``ok`` count as failing."""
+    return yield_table({n: values[n] for n in spec.file.specs}, np.asarray(ok, dtype=bool), spec.limits,
+                       spec.run.confidence)
