@@ -85,7 +85,8 @@ def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spe
     spec = _load(spec_path)
     tb = spec.testbench
     console.print(f"[green]ok[/] {spec_path}: spec {spec.name!r}, testbench {tb.name!r} "
-                  f"({'batched copies' if tb.copies else 'one process per sample'}), "
+                  f"({'batched copies' if tb.copies else 'one process per sample'}"
+                  + (f", sweep of {tb.sweep.param} over {tb.sweep_points} points" if tb.sweep else "") + "), "
                   f"{len(spec.file.design)} design variables, {spec.model.dims} random dimensions, "
                   f"{len(spec.file.specs)} specs", highlight=False)
 

@@ -32,7 +32,7 @@ def yaml_path(loc: tuple[Any, ...]) -> str:
 
 
 #: Location parts that pydantic inserts for union members and validators, not YAML keys.
-_TAGS = {"str", "int", "float", "bool", "list", "dict", "TestbenchFile", "Spread", "MeasureDef"}
+_TAGS = {"str", "int", "float", "bool", "list", "dict", "TestbenchFile", "Spread", "MeasureDef", "SweepDef"}
 
 
 def _is_tag(part: object) -> bool:

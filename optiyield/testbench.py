@@ -19,6 +19,7 @@ Every ``.meas`` line of the netlist is also a measure under its own name.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from optiyield.errors import SpecError, load_validated
-from optiyield.measure import rf
+from optiyield.measure import expr, rf, tran
 from optiyield.measure.catalog import CATALOG, MeasureFunction
 from optiyield.measure.noise import noise_density_at
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
@@ -70,6 +71,16 @@ class MeasureDef(BaseModel):
     z0: float | None = None  # ohm: port-1 (source) reference resistance of the RF measures
     zl: float | None = None  # ohm: port-2 load resistance of the RF measures
     t0: float | None = None  # K: source temperature of a noise figure (default 290, IEEE)
+    r: float | None = None  # ohm: load resistance of a harmonic power
+    f0: float | None = None  # Hz: fundamental of a transient Fourier window
+    periods: int | None = Field(default=None, ge=1)  # whole periods of f0 in the window
+    harmonic: int | None = Field(default=None, ge=0)  # harmonic of f0 (default 1)
+    start: float | None = None  # s: start of a transient window given in time
+    stop: float | None = None  # s: end of a transient window (default: end of the run)
+    expr: str | None = None  # arithmetic over other measures (optiyield/measure/expr.py)
+    reduce: Literal["max", "min", "span", "mean"] | None = None  # over the sweep
+    at: float | None = None  # sweep value whose result is reported
+    unit: str | None = None  # unit shown for an expr measure
 
     @field_validator("out", "in_", mode="before")
     @classmethod
@@ -81,7 +92,7 @@ class MeasureDef(BaseModel):
     def _supply_list(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
 
-    @field_validator("f", "z0", "zl", "t0", mode="before")
+    @field_validator("f", "z0", "zl", "t0", "r", "f0", "start", "stop", "at", mode="before")
     @classmethod
     def _eng(cls, value: Any) -> Any:
         try:
@@ -91,25 +102,62 @@ class MeasureDef(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> MeasureDef:
-        if (self.fn is None) == (self.meas is None):
-            raise ValueError("give exactly one of `fn` (a library function) or `meas` (a .meas result name)")
+        if sum(x is not None for x in (self.fn, self.meas, self.expr)) != 1:
+            raise ValueError("give exactly one of `fn` (a library function), `meas` (a .meas result name) "
+                             "or `expr` (an expression over other measures)")
+        if self.reduce is not None and self.at is not None:
+            raise ValueError("give `reduce` or `at`, not both")
+        if self.expr is not None:
+            try:
+                expr.parse(self.expr)
+            except expr.ExprError as exc:
+                raise ValueError(str(exc)) from None
+            return self
         if self.meas is not None:
             return self
+        if self.unit is not None:
+            raise ValueError("`unit` is for `expr` measures (library functions know their unit)")
         if self.fn not in CATALOG:
             raise ValueError(f"unknown measure function {self.fn!r}; expected one of {', '.join(CATALOG)}")
         spec = CATALOG[self.fn]
         need = {"transfer": ("out",), "supply": ("supply",), "node": ("node",), "source": ("source",),
-                "noise": (), "port": (), "port_noise": ()}[spec.binding] + spec.requires
+                "noise": (), "port": (), "port_noise": (), "wave": ("out",), "drive": ()}[spec.binding] + spec.requires
         allowed = set(need) | set(spec.options) | ({"in_"} if spec.binding == "transfer" else set())
         for key in need:
             if getattr(self, key) is None:
                 raise ValueError(f"{self.fn} needs `{key.rstrip('_')}`")
-        for key in ("out", "in_", "supply", "node", "source", "f", "ref", "z0", "zl", "t0"):
+        windowed = spec.analysis == "tran" and {"f0", "start"} <= set(spec.options)
+        if windowed and (self.f0 is None) == (self.start is None):
+            raise ValueError(f"{self.fn} needs a window: `f0` (with `periods`) or `start`")
+        for key in ("periods", "harmonic"):
+            if getattr(self, key) is not None and "f0" in allowed and self.f0 is None:
+                raise ValueError(f"`{key}` counts periods of `f0`; give `f0` too")
+        for key in ("out", "in_", "supply", "node", "source", "f", "ref", "z0", "zl", "t0",
+                    "r", "f0", "periods", "harmonic", "start", "stop"):
             if getattr(self, key) is not None and key not in allowed:
                 raise ValueError(f"{self.fn} does not take `{key.rstrip('_')}`")
         if spec.options == ("f",) and self.f is None:
             raise ValueError(f"{self.fn} needs `f` (a frequency such as 1G)")
         return self
+
+
+class SweepDef(BaseModel):
+    """A parametric sweep: every sample is simulated at each value of one netlist ``.param``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    param: str
+    values: tuple[float, ...] = Field(min_length=1)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _eng_values(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValueError("expected a list of values, e.g. [-20, -10, 0]")
+        try:
+            return tuple(parse_eng(v) for v in value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class TestbenchFile(BaseModel):
@@ -128,6 +176,7 @@ class TestbenchFile(BaseModel):
     timeout: float = Field(60.0, gt=0)
     options: str = ""
     transistors: tuple[str, ...] = ()
+    sweep: SweepDef | None = None
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -151,15 +200,24 @@ class Testbench:
     options: str
     source: Path | None = None
     transistors: tuple[str, ...] = ()
+    sweep: SweepDef | None = None
 
     @property
     def measure_names(self) -> tuple[str, ...]:
-        """All measures: the declared ones, then ``.meas`` results not declared under another name."""
-        return tuple(self.measures)
+        """Reported measures: the declared ones, then ``.meas`` results not declared under another name;
+        names starting with ``_`` are intermediates (used by expressions, not reported)."""
+        return tuple(name for name in self.measures if not name.startswith("_"))
+
+    @property
+    def sweep_points(self) -> int:
+        """Copies simulated per sample: the number of sweep values (1 without a sweep)."""
+        return len(self.sweep.values) if self.sweep else 1
 
     def unit(self, measure: str) -> str:
         """SI unit of a measure (empty for ``.meas`` results, whose unit ngspice does not say)."""
         definition = self.measures[measure]
+        if definition.expr is not None:
+            return definition.unit or ""
         return CATALOG[definition.fn].unit if definition.fn else ""
 
     def nominal(self, name: str) -> float | None:
@@ -173,9 +231,15 @@ class Testbench:
     def job(self, names: Sequence[str]) -> SimJob:
         """The engine job simulating this testbench with ``names`` varied per sample."""
         expected = tuple(dict.fromkeys(k for k in self.netlist.analysis_kinds if k in ("op", "ac", "dc", "tran")))
+        sweep = (self.sweep.param, self.sweep.values) if self.sweep else None
+        if sweep and sweep[0].lower() in {n.lower() for n in names}:
+            raise SpecError(self.source or self.name, "sweep.param",
+                            f"{sweep[0]} is swept by the testbench; it cannot also be a design or statistical "
+                            "parameter")
+        batch = max(1, self.batch_size // self.sweep_points)
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
-                      extract=self.extract, copies=self.copies, batch_size=self.batch_size,
-                      timeout=self.timeout, options=self.options, expected=expected)
+                      extract=self.extract, copies=self.copies, batch_size=batch,
+                      timeout=self.timeout, options=self.options, expected=expected, sweep=sweep)
 
     def extract(
         self, outcome: RunOutcome, layout: Layout, count: int
@@ -185,16 +249,30 @@ class Testbench:
         A sample whose vectors hold non-finite values is reported as bad (its simulation is unusable);
         a measure that is undefined for a sample (e.g. no -3 dB crossing) is NaN but not a failure.
         """
-        reader = _VectorReader(outcome, layout, count)
-        values: dict[str, np.ndarray] = {}
+        points = self.sweep_points
+        reader = _VectorReader(outcome, layout, count * points)
+        raw: dict[str, np.ndarray] = {}  # (count, points) per measure, before reduction
         meas_values = _parse_meas(outcome.stdout) if self.netlist.measures else {}
         for name, definition in self.measures.items():
             if definition.meas is not None:
                 key = definition.meas.lower()
-                values[name] = np.array([meas_values.get(layout.meas_name(k, key), np.nan) for k in range(count)])
+                flat = np.array([meas_values.get(layout.meas_name(k, key), np.nan) for k in range(count * points)])
+            elif definition.fn is not None:
+                flat = _evaluate(definition, reader, self.netlist)
             else:
-                values[name] = _evaluate(definition, reader, self.netlist)
-        return values, reader.bad
+                continue
+            raw[name] = flat.reshape(count, points)
+        if self.sweep:
+            raw[self.sweep.param] = np.asarray(self.sweep.values, dtype=float).reshape(1, points)
+        for name in _expression_order(self.measures):
+            tree = expr.parse(self.measures[name].expr or "")
+            raw[name] = np.broadcast_to(expr.evaluate(tree, raw), (count, points) if expr.sweep_valued(
+                tree, lambda n: n == (self.sweep.param if self.sweep else None) or raw[n].shape[1] > 1) else (count, 1))
+        bad = reader.bad
+        if points > 1:
+            bad = [next((b for b in bad[k * points:(k + 1) * points] if b), None) for k in range(count)]
+        values = {name: _reduce(raw[name], self.measures[name], self.sweep) for name in self.measure_names}
+        return values, bad
 
 
 class _VectorReader:
@@ -251,9 +329,72 @@ class _VectorReader:
         return np.real(plot[name])
 
 
+def _expression_order(measures: dict[str, MeasureDef]) -> list[str]:
+    """Expression measures in an order where each comes after the expressions it uses."""
+    pending = {n: expr.names(expr.parse(d.expr)) for n, d in measures.items() if d.expr is not None}
+    order: list[str] = []
+    while pending:
+        ready = [n for n, deps in pending.items() if not (deps & set(pending))]
+        if not ready:
+            raise SpecError("testbench", "measures",
+                            f"expressions refer to each other in a cycle: {', '.join(pending)}")
+        for n in ready:
+            order.append(n)
+            del pending[n]
+    return order
+
+
+def _reduce(values: np.ndarray, definition: MeasureDef, sweep: SweepDef | None) -> np.ndarray:
+    """(K, J) → (K,): the sweep value at ``at``, a ``reduce`` over the sweep, or the single column."""
+    if definition.at is not None and sweep is not None:
+        column = int(np.argmin(np.abs(np.asarray(sweep.values) - definition.at)))
+        return np.array(values[:, column], dtype=float)
+    if definition.reduce is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN samples stay NaN
+            if definition.reduce == "span":
+                return np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
+            return {"max": np.nanmax, "min": np.nanmin, "mean": np.nanmean}[definition.reduce](values, axis=1)
+    return np.array(values[:, 0], dtype=float)
+
+
+def _window(definition: MeasureDef) -> dict[str, Any]:
+    """Keyword arguments of a transient measure's window (optiyield/measure/tran.py)."""
+    keys = {"f0": definition.f0, "periods": definition.periods, "harmonic": definition.harmonic,
+            "start": definition.start, "stop": definition.stop}
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def _evaluate_tran(definition: MeasureDef, spec: MeasureFunction, reader: _VectorReader,
+                   netlist: Netlist) -> np.ndarray:
+    time = reader.axis("tran")
+    kwargs = _window(definition)
+    if spec.binding == "supply":
+        power = 0.0
+        for name in definition.supply or ():
+            src = netlist.sources[name.lower()]
+            power = power + (reader.node("tran", src.plus) - reader.node("tran", src.minus)) * -reader.current(
+                "tran", src.name)
+        return np.asarray(spec.function(time, np.real(power), **kwargs), dtype=float)
+    if spec.binding == "drive":
+        src = netlist.sources[(definition.source or "").lower()]
+        current = -np.real(reader.current("tran", src.name))  # out of the source's + terminal
+        result = spec.function(time, np.real(reader.nodes("tran", definition.in_)), current, **kwargs)  # type: ignore[arg-type]
+    else:
+        wave = np.real(reader.nodes("tran", definition.out))  # type: ignore[arg-type]
+        if definition.r is not None:
+            kwargs["r"] = definition.r
+        result = spec.function(time, wave, **kwargs)
+    if spec.unit == "dBm":
+        result = tran.to_dbm(result)
+    return np.asarray(result, dtype=float)
+
+
 def _evaluate(definition: MeasureDef, reader: _VectorReader, netlist: Netlist) -> np.ndarray:
     spec = CATALOG[definition.fn or ""]
     kind = spec.analysis
+    if kind == "tran":
+        return _evaluate_tran(definition, spec, reader, netlist)
     if spec.binding == "transfer":
         out = reader.nodes(kind, definition.out)  # type: ignore[arg-type]
         h = out / reader.nodes(kind, definition.in_) if definition.in_ is not None else out
@@ -353,8 +494,19 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
     for meas_name in netlist.measure_names:
         if meas_name not in declared_meas and meas_name not in measures:
             measures[meas_name] = MeasureDef(meas=meas_name)
+    sweep = spec.sweep
+    if sweep is not None and sweep.param.lower() not in netlist.params:
+        raise SpecError(file, "sweep.param", f"no `.param {sweep.param}=...` in {netlist.path.name} to sweep")
     for name, definition in measures.items():
         where = f"measures.{name}"
+        if (definition.reduce is not None or definition.at is not None) and sweep is None:
+            raise SpecError(file, where, "`reduce`/`at` select over a sweep; this testbench has no `sweep`")
+        if definition.expr is not None:
+            known = set(measures) | ({sweep.param} if sweep else set())
+            for ref in sorted(expr.names(expr.parse(definition.expr)) - known):
+                raise SpecError(file, f"{where}.expr", f"unknown name {ref!r}; expected a measure name"
+                                + (f" or the sweep parameter {sweep.param!r}" if sweep else ""))
+            continue
         if definition.meas is not None:
             if definition.meas.lower() not in netlist.measure_names:
                 raise SpecError(file, f"{where}.meas",
@@ -371,11 +523,43 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
         if line.split()[1].lower() not in ("ac", "dc", "tran", "sp"):
             raise SpecError(file, "netlist", f"{netlist.path.name}: ngspice 39 measures only ac, dc, tran and sp "
                             f"results (`{line}`); use a measure function such as output_noise_at instead")
+    _check_expressions(measures, sweep, file)
     replicable = not (kinds & SINGLE_ONLY) and all(meas_replicable(m) for m in netlist.measures)
+    if sweep is not None and (not replicable or spec.replicate is False):
+        raise SpecError(file, "sweep", "a sweep runs as extra copies in one deck; this testbench is not replicable "
+                        f"(analyses {', '.join(sorted(kinds & SINGLE_ONLY)) or 'none'}, or replicate: false)")
     if spec.replicate is True and not replicable:
         raise SpecError(file, "replicate", "this testbench cannot be replicated as copies "
                         f"(analyses {', '.join(sorted(kinds & SINGLE_ONLY)) or 'none'} or a .meas with par()/@)")
     copies = replicable if spec.replicate == "auto" else bool(spec.replicate)
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
-                     source=Path(file) if file else None, transistors=spec.transistors)
+                     source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep)
+
+
+def _check_expressions(measures: dict[str, MeasureDef], sweep: SweepDef | None, file: Path | str) -> None:
+    """Expressions form no cycle, and in a sweep testbench every reported measure is one value per sample."""
+    try:
+        _expression_order(measures)
+    except SpecError as exc:
+        raise SpecError(file, "measures", exc.message) from None
+    if sweep is None:
+        return
+    memo: dict[str, bool] = {}
+
+    def valued(name: str) -> bool:  # does the unreduced result vary along the sweep?
+        if name == sweep.param:
+            return True
+        if name not in memo:
+            definition = measures[name]
+            memo[name] = (expr.sweep_valued(expr.parse(definition.expr), valued) if definition.expr is not None
+                          else True)
+        return memo[name]
+
+    for name, definition in measures.items():
+        if name.startswith("_") or definition.reduce is not None or definition.at is not None:
+            continue
+        if valued(name):
+            raise SpecError(file, f"measures.{name}", "one value per sample is needed in a sweep testbench: add "
+                            "`at: VALUE` or `reduce: max|min|span|mean`, use a sweep function in `expr`, or name "
+                            "the measure with a leading `_` (an intermediate)")

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from optiyield import measure
-from optiyield.measure import rf
+from optiyield.measure import rf, tran
 from optiyield.measure.noise import noise_density_at
 
 
@@ -25,7 +25,7 @@ class MeasureFunction:
     """A library measurement: which analysis it reads, what it binds, and the numpy function."""
 
     analysis: str
-    binding: Literal["transfer", "supply", "node", "source", "noise", "port", "port_noise"]
+    binding: Literal["transfer", "supply", "node", "source", "noise", "port", "port_noise", "wave", "drive"]
     function: Callable[..., np.ndarray]
     options: tuple[str, ...] = ()
     description: str = ""
@@ -79,4 +79,32 @@ CATALOG: dict[str, MeasureFunction] = {
                                  ", dB", unit="dB"),
     "nf_db_at": MeasureFunction("noise", "port_noise", rf.noise_figure_at_db, ("f", "t0"), requires=("z0", "f"),
                                 description="noise figure at frequency f (IEEE, source at t0 = 290 K), dB", unit="dB"),
+    # Transient (optiyield/measure/tran.py). `out` is a node or a pair [plus, minus] ("wave" binding);
+    # the window is the last `periods` whole periods of `f0` before `stop` (default: end of the run),
+    # or [start, stop]. "drive": the voltage source `source` behind its series resistor, feeding node `in`.
+    "harmonic_amplitude": MeasureFunction("tran", "wave", tran.harmonic_amplitude,
+                                          ("f0", "periods", "harmonic", "stop"), requires=("f0",), unit="V",
+                                          description="peak amplitude of harmonic h of f0 over whole periods, V"),
+    "harmonic_power": MeasureFunction("tran", "wave", tran.harmonic_power, ("f0", "periods", "harmonic", "stop"),
+                                      requires=("f0", "r"), unit="W",
+                                      description="power of harmonic h of v(out) into a resistance r, |V|^2/2r, W"),
+    "harmonic_power_dbm": MeasureFunction("tran", "wave", tran.harmonic_power,
+                                          ("f0", "periods", "harmonic", "stop"), requires=("f0", "r"), unit="dBm",
+                                          description="power of harmonic h of v(out) into a resistance r, dBm"),
+    "delivered_power": MeasureFunction("tran", "drive", tran.delivered_power, ("f0", "periods", "harmonic", "stop"),
+                                       requires=("f0", "in_", "source"), unit="W",
+                                       description="power at harmonic h delivered by a drive source into node "
+                                       "`in`, W"),
+    "delivered_power_dbm": MeasureFunction("tran", "drive", tran.delivered_power,
+                                           ("f0", "periods", "harmonic", "stop"), requires=("f0", "in_", "source"),
+                                           unit="dBm", description="power at harmonic h delivered by a drive "
+                                           "source into node `in`, dBm"),
+    "average_power": MeasureFunction("tran", "supply", tran.average, ("f0", "periods", "start", "stop"), unit="W",
+                                     description="time-average power delivered by voltage sources over the "
+                                     "window, W"),
+    "swing": MeasureFunction("tran", "wave", tran.swing, ("f0", "periods", "start", "stop"), unit="V",
+                             description="half the peak-to-peak excursion of v(out) over the window, V"),
+    "oscillation_frequency": MeasureFunction("tran", "wave", tran.oscillation_frequency, ("start", "stop"),
+                                             unit="Hz", description="frequency from the rising mean crossings "
+                                             "of v(out) over [start, stop], Hz"),
 }

@@ -107,6 +107,7 @@ def render(
     options: str = "",
     gentle: bool = False,
     saves: Sequence[str] = (),
+    sweep: tuple[str, Sequence[float]] | None = None,
 ) -> tuple[str, Layout]:
     """Render samples into one deck.
 
@@ -114,9 +115,16 @@ def render(
     in SI units. In single mode K must be 1. ``options`` is appended to ``.options``; ``gentle`` adds
     the convergence aids used when retrying a failed sample. ``saves`` names extra vectors to write to the
     raw file besides the default ones (``.save all …``), e.g. ``@m1[vdsat]``; names are those of the
-    rendered deck. Returns the deck text and its :class:`Layout`.
+    rendered deck. ``sweep`` = (param, sweep values) renders J copies per sample (copies mode only): copy
+    ``k*J + j`` is sample k at sweep value j. Returns the deck text and its :class:`Layout`.
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
+    if sweep is not None:
+        if not copies:
+            raise ValueError("a sweep needs copies mode")
+        points = np.asarray(sweep[1], dtype=float)
+        values = np.column_stack([np.repeat(values, points.size, axis=0), np.tile(points, values.shape[0])])
+        names = (*names, sweep[0])
     count = values.shape[0]
     if not copies and count != 1:
         raise ValueError("single mode renders exactly one sample")

@@ -50,6 +50,7 @@ class SimJob:
     timeout: float = 60.0
     options: str = ""
     expected: tuple[str, ...] = ()
+    sweep: tuple[str, tuple[float, ...]] | None = None  # (param, values): copies per sample, copies mode
 
 
 @dataclass
@@ -189,7 +190,7 @@ class Engine:
         folder = self.runner.workdir()
         try:
             deck, layout = render(job.netlist, job.names, state.values[index], str(folder / "out.raw"),
-                                  copies=job.copies, options=job.options, gentle=gentle)
+                                  copies=job.copies, options=job.options, gentle=gentle, sweep=job.sweep)
             outcome = self.runner.run(deck, folder, job.timeout, job.expected, slot=self._slots)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
