@@ -254,6 +254,51 @@ def _print_summary(spec, result) -> None:  # noqa: ANN001
             console.print(f"  {count} × {reason}", highlight=False, soft_wrap=True)
 
 
+@app.command("sweep")
+def sweep_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file (its design bounds are sampled).")],
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Number of design points.")] = 1000,
+    method: Annotated[str, typer.Option("--method", help="sobol, lhs or grid (full factorial).")] = "sobol",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Parquet file (default: data/<spec>.parquet).")
+                   ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling plan.")] = 0,
+    chunk: Annotated[int, typer.Option("--chunk", min=1, help="Points per saved chunk (the resume unit).")] = 1000,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
+                                                help="Parallel ngspice processes (default: one per core).")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
+) -> None:
+    """Sample the design space and simulate every point into a Parquet dataset (for ML models).
+
+    Rows hold the design variables, every measure, and status/reason (failed points are kept and
+    flagged); statistical parameters stay at nominal. Chunks are saved as they finish, so running the
+    same command again continues an interrupted sweep.
+
+    Example:  optiyield sweep specs/csva.yaml --n 4096 --method sobol --out data/csva.parquet
+    """
+    from optiyield.dataset import design_plan, sweep_dataset
+
+    spec = _load(spec_path)
+    if method not in ("sobol", "lhs", "grid"):
+        errors.print(f"[bold red]error:[/] --method: expected sobol, lhs or grid, got {method!r}")
+        raise typer.Exit(2)
+    plan = design_plan(spec, n, method, seed)  # type: ignore[arg-type]
+    target = out or Path("data") / f"{spec.name}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    engine = _engine(spec, workers, cluster)
+    with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"sweeping {spec.name}", total=len(plan))
+        try:
+            result = sweep_dataset(spec, plan, engine, target, chunk, lambda k: progress.advance(task, k))
+        except ValueError as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    failed = int((result.table["status"] == "failed").sum()) if "status" in result.table else 0
+    console.print(f"{len(result.table)} points ({method}) → [bold]{target}[/]: {failed} failed, "
+                  f"{result.simulated_chunks} chunks simulated, {result.reused_chunks} reused from an earlier run",
+                  highlight=False)
+
+
 @app.command("sensitivity")
 def sensitivity_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file.")],
