@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from optiyield import measure
-from optiyield.measure import rf, tran
+from optiyield.measure import hann, phase_noise, rf, tran
 from optiyield.measure.noise import noise_density_at
 
 
@@ -107,4 +107,37 @@ CATALOG: dict[str, MeasureFunction] = {
     "oscillation_frequency": MeasureFunction("tran", "wave", tran.oscillation_frequency, ("start", "stop"),
                                              unit="Hz", description="frequency from the rising mean crossings "
                                              "of v(out) over [start, stop], Hz"),
+    # Oscillator-driven transients (optiyield/measure/hann.py): the fundamental is each sample's own
+    # frequency (mean crossings of v(out) / of the `in` voltage), Hann-weighted over [start, stop].
+    "osc_harmonic_power_dbm": MeasureFunction("tran", "wave", hann.osc_harmonic_power, ("harmonic", "start", "stop"),
+                                              requires=("r", "start"), unit="dBm",
+                                              description="power of harmonic h of v(out) at its own frequency "
+                                              "into a resistance r, dBm"),
+    "osc_delivered_power": MeasureFunction("tran", "drive", hann.osc_delivered_power, ("harmonic", "start", "stop"),
+                                           requires=("in_", "source", "start"), unit="W",
+                                           description="power at harmonic h of the `in` voltage's own frequency "
+                                           "flowing from the probe source `source` into node `in`, W"),
+    "hann_average_power": MeasureFunction("tran", "supply", hann.hann_average, ("start", "stop"),
+                                          requires=("start",), unit="W",
+                                          description="Hann-weighted average power of voltage sources over "
+                                          "[start, stop], W"),
+    "fit_amplitude": MeasureFunction("tran", "wave", hann.fit_amplitude, ("f0", "periods", "stop"),
+                                     requires=("f0", "periods"), unit="V",
+                                     description="peak amplitude of the f0 component of v(out), least-squares "
+                                     "fit over the last 1/periods of its period (e.g. a mixer's IF), V"),
+    # Oscillators (optiyield/measure/phase_noise.py): the frequency is the waveform's own (mean crossings).
+    "oscillator_power_dbm": MeasureFunction("tran", "wave", phase_noise.oscillator_power, ("start", "stop"),
+                                            requires=("r",), unit="dBm",
+                                            description="power of the fundamental of an oscillating v(out) into "
+                                            "a resistance r, |V1|^2/2r, at its own frequency, dBm"),
+    "phase_noise_dbc": MeasureFunction("tran", "drive", phase_noise.phase_noise_dbc, ("start", "stop"),
+                                       requires=("in_", "source"), unit="dBc/Hz",
+                                       description="phase noise at 1 MHz offset of a cross-coupled LC "
+                                       "oscillator (ISF, Hajimiri-Lee): `in` the differential output pair, "
+                                       "`source` a 0 V sense source feeding the p side's L || R branch, dBc/Hz"),
+    "lc_tail_current": MeasureFunction("tran", "drive", phase_noise.lc_tail_current, ("start", "stop"),
+                                       requires=("in_", "source"), unit="A",
+                                       description="average tail current of a cross-coupled LC oscillator: "
+                                       "twice the dc of the p-side L || R branch current through the 0 V sense "
+                                       "`source`, over the whole periods of the differential `in`, A"),
 }
