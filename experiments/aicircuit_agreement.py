@@ -82,6 +82,7 @@ def compare(mapping_file: Path, data: Path, rows: int, seed: int, engine: Engine
             "median": float(np.median(relative)) if len(relative) else float("nan"),
             "p90": float(np.percentile(relative, 90)) if len(relative) else float("nan"),
             "median_abs": float(np.nanmedian(np.abs(ours - theirs))),
+            "p90_abs": float(np.nanpercentile(np.abs(ours - theirs), 90)),  # for metrics that cross zero (PA PSAT)
             "compared": int(len(relative)),
             "column": column,
         }
@@ -123,15 +124,15 @@ def main() -> None:
     engine = Engine()
     results = {m.parent.name: compare(m, args.data, args.rows, args.seed, engine) for m in mappings}
     table = Table(title=f"ngspice vs Spectre (AICircuit), {args.rows} random rows per circuit, seed {args.seed}")
-    for column in ("circuit", "metric", "CSV column", "rows", "median rel.", "p90 rel.", "median |Δ|"):
+    for column in ("circuit", "metric", "CSV column", "rows", "median rel.", "p90 rel.", "median |Δ|", "p90 |Δ|"):
         table.add_column(column, justify="left" if column in ("circuit", "metric", "CSV column") else "right")
     for circuit, report in results.items():
         for metric, stats in report.items():
             if isinstance(stats, dict):
                 table.add_row(circuit, metric, stats["column"], str(stats["compared"]), f"{stats['median']:.2%}",
-                              f"{stats['p90']:.2%}", f"{stats['median_abs']:.4g}")
+                              f"{stats['p90']:.2%}", f"{stats['median_abs']:.4g}", f"{stats['p90_abs']:.4g}")
         if report["failed"]:
-            table.add_row(circuit, "(failed simulations)", "", str(report["failed"]), "", "", "")
+            table.add_row(circuit, "(failed simulations)", "", str(report["failed"]), "", "", "", "")
     Console(width=140).print(table)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
