@@ -1,5 +1,5 @@
 # optiyield — the two commands a new user needs on a fresh Debian machine:
-#   make demo   installs ngspice and the package, then designs the common-source amplifier for yield
+#   make demo   installs ngspice and the package, then designs the 28 GHz power amplifier for yield
 #   make test   installs the same, then runs the test suite (real ngspice, nothing mocked)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -25,8 +25,8 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed  ## install ngspice and the package (into .venv)
 
-demo: setup  ## minimax -> yield optimization -> 2,000-sample Monte Carlo report of the CSVA, in out/csva
-	$(VENV)/bin/optiyield run specs/csva.yaml --out out/csva --fresh
+demo: setup  ## minimax -> yield optimization -> Monte Carlo verification of the 28 GHz PA, report in out/pa_28ghz
+	$(VENV)/bin/optiyield run specs/pa_28ghz.yaml --out out/pa_28ghz --fresh
 
 test: setup  ## the whole test suite; fails loudly if pytest collects nothing (exit 5)
 	@$(PY) -m pytest; rc=$$?; \
