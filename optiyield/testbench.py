@@ -19,7 +19,6 @@ Every ``.meas`` line of the netlist is also a measure under its own name.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,11 +349,7 @@ def _reduce(values: np.ndarray, definition: MeasureDef, sweep: SweepDef | None) 
         column = int(np.argmin(np.abs(np.asarray(sweep.values) - definition.at)))
         return np.array(values[:, column], dtype=float)
     if definition.reduce is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN samples stay NaN
-            if definition.reduce == "span":
-                return np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
-            return {"max": np.nanmax, "min": np.nanmin, "mean": np.nanmean}[definition.reduce](values, axis=1)
+        return expr.reduce_sweep(values, definition.reduce)[:, 0]
     return np.array(values[:, 0], dtype=float)
 
 

@@ -15,7 +15,7 @@ from conftest import simulate_points
 from typer.testing import CliRunner
 
 from optiyield.cli import app
-from optiyield.measure import hann
+from optiyield.measure import hann, tran
 from optiyield.spec import load_spec
 
 pytestmark = pytest.mark.ngspice
@@ -68,7 +68,7 @@ def test_hann_measures_on_synthetic_waves():
     f = np.array([28.3e9, 30.1e9])[:, None]
     v = 0.8 * np.cos(2 * np.pi * f * t + 0.3) + 0.15 * np.cos(4 * np.pi * f * t) + 0.4
     i = 0.01 * np.cos(2 * np.pi * f * t + 0.3 - 0.5)
-    np.testing.assert_allclose(hann.own_frequency(t, v, start=0.3e-9), f[:, 0], rtol=1e-4)
+    np.testing.assert_allclose(tran.oscillation_frequency(t, v, start=0.3e-9), f[:, 0], rtol=1e-4)
     np.testing.assert_allclose(hann.osc_harmonic_power(t, v, 50, start=0.3e-9), 0.8 ** 2 / 100, rtol=1e-4)
     np.testing.assert_allclose(hann.osc_harmonic_power(t, v, 50, harmonic=2, start=0.3e-9), 0.15 ** 2 / 100,
                                rtol=1e-3)

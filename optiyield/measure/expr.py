@@ -12,6 +12,7 @@ numbers), so a spec file cannot run arbitrary code.
 from __future__ import annotations
 
 import ast
+import functools
 import warnings
 from collections.abc import Callable
 
@@ -35,12 +36,15 @@ def _db20(x: NDArray) -> NDArray:
         return 20.0 * np.log10(np.abs(x))
 
 
-def _sweep(fn: Callable[..., NDArray]) -> Callable[[NDArray], NDArray]:
-    def reduce(x: NDArray) -> NDArray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN sample gives NaN, quietly
-            return fn(np.atleast_2d(x), axis=1, keepdims=True)
-    return reduce
+def reduce_sweep(values: NDArray, how: str) -> NDArray:
+    """Reduce (K, J) values over the sweep axis, ignoring NaN points: ``max``, ``min``, ``mean`` or
+    ``span`` (max − min). Returns (K, 1); an all-NaN sample gives NaN, quietly."""
+    x = np.atleast_2d(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if how == "span":
+            return np.nanmax(x, axis=1, keepdims=True) - np.nanmin(x, axis=1, keepdims=True)
+        return {"max": np.nanmax, "min": np.nanmin, "mean": np.nanmean}[how](x, axis=1, keepdims=True)
 
 
 def compression_point(pin_dbm: NDArray, pout_dbm: NDArray, db: float = 1.0, output: bool = True) -> NDArray:
@@ -84,9 +88,9 @@ FUNCTIONS: dict[str, Callable[..., NDArray]] = {
     "exp": np.exp,
     "maximum": np.fmax,
     "minimum": np.fmin,
-    "sweep_max": _sweep(np.nanmax),
-    "sweep_min": _sweep(np.nanmin),
-    "sweep_mean": _sweep(np.nanmean),
+    "sweep_max": lambda x: reduce_sweep(x, "max"),
+    "sweep_min": lambda x: reduce_sweep(x, "min"),
+    "sweep_mean": lambda x: reduce_sweep(x, "mean"),
     "compression_point_out": lambda pin, pout, db=1.0: compression_point(pin, pout, db, output=True),
     "compression_point_in": lambda pin, pout, db=1.0: compression_point(pin, pout, db, output=False),
 }
@@ -96,8 +100,11 @@ SWEEP_REDUCERS = {"sweep_max", "sweep_min", "sweep_mean", "compression_point_out
 _BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide, ast.Pow: np.power}
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> ast.Expression:
-    """Parse and check an expression; raises :class:`ExprError` naming what is not allowed."""
+    """Parse and check an expression; raises :class:`ExprError` naming what is not allowed.
+
+    Cached: a testbench evaluates the same expressions for every batch. The tree is never modified."""
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:

@@ -82,19 +82,13 @@ def hann_phasor(time: ArrayLike, wave: ArrayLike, frequency: ArrayLike, harmonic
     return out
 
 
-def own_frequency(time: ArrayLike, wave: ArrayLike, start: float | None = None,
-                  stop: float | None = None) -> NDArray[np.float64]:
-    """Frequency (Hz) of each sample's ``wave`` (K, n) over [start, stop], from its rising mean crossings."""
-    return tran.oscillation_frequency(time, wave, start=start, stop=stop)
-
-
 def osc_harmonic_power(time: ArrayLike, wave: ArrayLike, r: float, harmonic: int = 1, start: float | None = None,
                        stop: float | None = None) -> NDArray[np.float64]:
     """Power in W of harmonic ``harmonic`` of ``wave`` (V, (K, n)) across ``r`` ohm, |V_h|²/(2r).
 
     The fundamental is the wave's own frequency over [start, stop] (s); Hann-weighted Fourier.
     """
-    f = own_frequency(time, wave, start, stop)
+    f = tran.oscillation_frequency(time, wave, start, stop)
     return np.abs(hann_phasor(time, wave, f, harmonic, start, stop)) ** 2 / (2.0 * r)
 
 
@@ -105,7 +99,7 @@ def osc_delivered_power(time: ArrayLike, voltage: ArrayLike, current: ArrayLike,
     ``voltage`` (V) and ``current`` (A, flowing into the node) are (K, n); the fundamental is the
     voltage's own frequency over [start, stop] (s).
     """
-    f = own_frequency(time, voltage, start, stop)
+    f = tran.oscillation_frequency(time, voltage, start, stop)
     v = hann_phasor(time, voltage, f, harmonic, start, stop)
     i = hann_phasor(time, current, f, harmonic, start, stop)
     return np.real(v * np.conj(i)) / (2.0 if harmonic else 1.0)

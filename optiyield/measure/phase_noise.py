@@ -35,6 +35,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from optiyield.measure.tran import crossings
+
 BOLTZMANN = 1.380649e-23  # J/K
 #: Channel-noise factor γ = S_id / (4kT·g_m) of the PTM 45 nm LP nch card (tnoimod = 0) in saturation,
 #: characterised with ngspice .noise (input-referred noise at 1 GHz times g_m / 4kT) on W = 2u, m = 20,
@@ -45,12 +47,6 @@ PERIOD_POINTS = 256
 #: Harmonics kept when differentiating the folded period (linear interpolation noise is above them).
 ISF_HARMONICS = 24
 ROOM_TEMPERATURE = 300.15  # K (27 °C)
-
-
-def _crossings(t: NDArray, x: NDArray, rising: bool = True) -> NDArray:
-    """Instants where ``x`` crosses zero (linear interpolation), rising or falling."""
-    idx = np.flatnonzero((x[:-1] < 0) & (x[1:] >= 0)) if rising else np.flatnonzero((x[:-1] >= 0) & (x[1:] < 0))
-    return t[idx] - x[idx] * (t[idx + 1] - t[idx]) / (x[idx + 1] - x[idx])
 
 
 def steady_period(time: ArrayLike, wave: ArrayLike, start: float | None = None, stop: float | None = None,
@@ -78,7 +74,7 @@ def steady_period(time: ArrayLike, wave: ArrayLike, start: float | None = None, 
         x = w[k, inside]
         if x.size < 3 or not np.isfinite(x).all():
             continue
-        c = _crossings(ts, x - x.mean())
+        c = crossings(ts, x - x.mean())
         if c.size < 3:
             continue
         periods = c.size - 1
@@ -136,7 +132,7 @@ def pair_noise_weight(period: ArrayLike, harmonics: int = ISF_HARMONICS) -> NDAr
         fk = np.append(f[k], f[k, 0])
         total = 0.0
         for rising in (True, False):
-            for c in _crossings(x, fk, rising):
+            for c in crossings(x, fk, rising):
                 g = np.interp(c, x, np.append(gamma[k], gamma[k, 0]))
                 slope = abs(np.interp(c, x, np.append(d1[k], d1[k, 0])))
                 total += g**2 / (2 * np.pi * amplitude[k] * slope)

@@ -132,6 +132,14 @@ def swing(time: ArrayLike, wave: ArrayLike, f0: float | None = None, periods: in
     return (values.max(axis=1) - values.min(axis=1)) / 2.0
 
 
+def crossings(time: ArrayLike, wave: ArrayLike, rising: bool = True) -> NDArray[np.float64]:
+    """Instants (s) where one waveform (n,) crosses zero upward (``rising``) or downward, interpolated linearly."""
+    t = np.asarray(time, dtype=float)
+    x = np.asarray(wave, dtype=float)
+    index = np.flatnonzero((x[:-1] < 0) & (x[1:] >= 0)) if rising else np.flatnonzero((x[:-1] >= 0) & (x[1:] < 0))
+    return t[index] - x[index] * (t[index + 1] - t[index]) / (x[index + 1] - x[index])
+
+
 def oscillation_frequency(time: ArrayLike, wave: ArrayLike, start: float | None = None,
                           stop: float | None = None) -> NDArray[np.float64]:
     """Frequency in Hz from the rising crossings of ``wave`` through its mean over [start, stop].
@@ -149,13 +157,9 @@ def oscillation_frequency(time: ArrayLike, wave: ArrayLike, start: float | None 
     ts, ws = t[inside], w[:, inside]
     centred = ws - ws.mean(axis=1, keepdims=True)
     for k in range(w.shape[0]):
-        x = centred[k]
-        rising = np.flatnonzero((x[:-1] < 0) & (x[1:] >= 0))
-        if rising.size < 3:
-            continue
-        frac = -x[rising] / (x[rising + 1] - x[rising])
-        crossings = ts[rising] + frac * (ts[rising + 1] - ts[rising])
-        out[k] = (crossings.size - 1) / (crossings[-1] - crossings[0])
+        instants = crossings(ts, centred[k])
+        if instants.size >= 3:
+            out[k] = (instants.size - 1) / (instants[-1] - instants[0])
     return out
 
 
