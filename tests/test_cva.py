@@ -18,11 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import simulate_points
-from typer.testing import CliRunner
+from conftest import run_cli, simulate_points
 
 from optiyield import testbench as tb
-from optiyield.cli import app
 from optiyield.measure import sampled_bandwidth
 from optiyield.spec import load_spec
 
@@ -106,6 +104,4 @@ def test_spec_validates():
 
 
 def test_monte_carlo_through_the_cli(tmp_path):
-    result = CliRunner().invoke(app, ["yield", str(SPEC), "-n", "50", "--out", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    assert "failed simulations: 0" in result.output
+    assert "failed simulations: 0" in run_cli("yield", SPEC, "-n", 50, "--out", tmp_path / "out")

@@ -7,13 +7,11 @@ significant digits). Line numbers count the CSV header as line 1. Columns: C1, C
 (F, H, m), GTMax (dB), S11Min (dB), NFMin (dB, their min NF + 1 dB), Bandwidth (Hz), PowerConsumption (W).
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import simulate_points
+from conftest import run_cli, simulate_points
 
 from optiyield.spec import load_spec
 
@@ -68,14 +66,8 @@ def test_noise_figure_and_power_agree_with_spectre(simulated):
 
 
 def test_spec_validates():
-    done = subprocess.run([sys.executable, "-m", "optiyield", "validate", str(ROOT / "specs" / "lna.yaml")],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "one process per sample" in " ".join(done.stdout.split())
+    assert "one process per sample" in run_cli("validate", ROOT / "specs" / "lna.yaml")
 
 
 def test_monte_carlo_through_cli(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "optiyield", "yield", str(ROOT / "specs" / "lna.yaml"), "-n", "50",
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "failed simulations: 0" in done.stdout.replace("\n", " ")
+    assert "failed simulations: 0" in run_cli("yield", ROOT / "specs" / "lna.yaml", "-n", 50, "--out", tmp_path / "out")

@@ -7,13 +7,11 @@ values rounded to 3-4 significant digits). Line numbers count the CSV header as 
 R (ohm), WLO, WRF (m), PowerConsumption (W), IFVoltageSwing (V), ConversionGain (dB), NoiseFigure (dB).
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import simulate_points
+from conftest import run_cli, simulate_points
 
 from optiyield.spec import load_spec
 
@@ -69,15 +67,9 @@ def test_conversion_gain_and_noise_figure_agree_with_spectre(simulated):
 
 
 def test_spec_validates():
-    done = subprocess.run([sys.executable, "-m", "optiyield", "validate", str(ROOT / "specs" / "mixer.yaml")],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "one process per sample" in " ".join(done.stdout.split())
+    assert "one process per sample" in run_cli("validate", ROOT / "specs" / "mixer.yaml")
 
 
 def test_monte_carlo_through_cli(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "optiyield", "yield", str(ROOT / "specs" / "mixer.yaml"), "-n",
-                           "50", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "failed simulations: 0" in done.stdout.replace("\n", " ")
+    out = run_cli("yield", ROOT / "specs" / "mixer.yaml", "-n", 50, "--out", tmp_path / "out")
+    assert "failed simulations: 0" in out

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import simulate_points
-from typer.testing import CliRunner
+from conftest import run_cli, simulate_points
 
-from optiyield.cli import app
 from optiyield.measure import hann, tran
 from optiyield.spec import load_spec
 
@@ -83,16 +81,10 @@ def test_hann_measures_on_synthetic_waves():
 
 
 def test_spec_validates():
-    result = CliRunner().invoke(app, ["validate", str(SPEC)])
-    text = " ".join(result.output.split())
-    assert result.exit_code == 0, result.output
-    assert "sweep" in text
+    assert "sweep" in run_cli("validate", SPEC)
 
 
 def test_monte_carlo_through_cli(tmp_path):
     """50 samples through the CLI (in-process: a fresh interpreter's imports cost 5-25 s on the loaded machine)."""
-    result = CliRunner().invoke(app, ["yield", str(SPEC), "-n", "50", "--out", str(tmp_path / "out")])
-    text = " ".join(result.output.split())
-    assert result.exit_code == 0, result.output
-    assert "failed simulations: 0" in text
+    assert "failed simulations: 0" in run_cli("yield", SPEC, "-n", 50, "--out", tmp_path / "out")
     assert (tmp_path / "out" / "summary.json").exists()

@@ -10,12 +10,11 @@ TuningRange (Hz).
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import simulate_points
+from conftest import run_cli, simulate_points
 
 from optiyield.spec import load_spec
 
@@ -107,14 +106,8 @@ def test_frequency_matches_small_signal_tank(tmp_path):
 
 
 def test_spec_validates():
-    done = subprocess.run([sys.executable, "-m", "optiyield", "validate", str(ROOT / "specs" / "vco.yaml")],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "sweep of point" in " ".join(done.stdout.split())
+    assert "sweep of point" in run_cli("validate", ROOT / "specs" / "vco.yaml")
 
 
 def test_monte_carlo_through_cli(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "optiyield", "yield", str(ROOT / "specs" / "vco.yaml"), "-n", "50",
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "failed simulations: 0" in done.stdout.replace("\n", " ")
+    assert "failed simulations: 0" in run_cli("yield", ROOT / "specs" / "vco.yaml", "-n", 50, "--out", tmp_path / "out")
