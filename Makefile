@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,ml]'
 	@touch $@
 
 setup: $(VENV)/.installed  ## install ngspice and the package (into .venv)

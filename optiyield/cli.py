@@ -183,7 +183,7 @@ def run_command(
             report = execute(spec, folder, engine, resume=resume, fresh=fresh,
                              progress=lambda n: progress.advance(task, n), on_iteration=on_iteration,
                              on_step=on_step)
-        except RunError as exc:
+        except (RunError, *_ml_errors()) as exc:
             errors.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
@@ -297,6 +297,116 @@ def sweep_command(
     console.print(f"{len(result.table)} points ({method}) → [bold]{target}[/]: {failed} failed, "
                   f"{result.simulated_chunks} chunks simulated, {result.reused_chunks} reused from an earlier run",
                   highlight=False)
+
+
+def _ml_errors() -> tuple[type[Exception], ...]:
+    """Errors of the ML layer that are the user's to fix (missing extra, bad or mismatched model file)."""
+    from optiyield.propose.inverse import ModelFileError
+    from optiyield.propose.regressors import MissingDependency
+
+    return ModelFileError, MissingDependency
+
+
+@app.command("train")
+def train_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file the dataset was swept from.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Parquet dataset from `optiyield sweep`.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="mlp, transformer, svr, rf, knn or lookup "
+                                       "(1-nearest-neighbour baseline).")] = "mlp",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Model file (default: models/<spec>_<model>.oym)."
+                                             )] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs (torch models).")] = 100,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Mini-batch size (torch models).")] = 100,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Adam learning rate (torch models).")] = 1e-3,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Held-out share of the rows.")] = 0.1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split and of the weights.")] = 0,
+    surrogate: Annotated[bool, typer.Option("--surrogate/--no-surrogate",
+                                            help="Also train a forward surrogate to rank candidates.")] = True,
+) -> None:
+    """Train an inverse model (spec measures → design variables) on a sweep dataset and save it.
+
+    AICircuit's protocol by default: L1 loss, [-1, 1] scalers fitted on the training split only, 90/10
+    split, Adam 1e-3, 100 epochs. The model file holds the scalers, the weights and the spec's design
+    variables and measure names. Needs the ML extra: pip install -e '.[ml]'.
+
+    Example:  optiyield train specs/csva.yaml --data data/csva.parquet --model mlp --out models/csva_mlp.oym
+    """
+    from optiyield.propose.inverse import load_dataset, train_inverse
+    from optiyield.propose.regressors import KINDS, TrainOptions
+
+    spec = _load(spec_path)
+    if model not in KINDS:
+        errors.print(f"[bold red]error:[/] --model: expected one of {', '.join(KINDS)}, got {model!r}")
+        raise typer.Exit(2)
+    try:
+        dataset = load_dataset(data, spec)
+        options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+        with console.status(f"training {model} on {len(dataset)} rows"):
+            trained = train_inverse(spec, dataset, model, options, test_fraction,
+                                    surrogate=surrogate and model != "lookup")
+        target = trained.save(out or Path("models") / f"{spec.name}_{model}.oym")
+    except (FileNotFoundError, ValueError, *_ml_errors()) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    scores = trained.scores
+    console.print(f"{model}: {scores['train']} training rows, {scores['test']} test rows "
+                  f"({scores['dropped']} failed rows dropped) → [bold]{target}[/]", highlight=False)
+    if "test_median_rel_error" in scores:
+        table = Table("design variable", "median relative error (test split)")
+        for name, value in scores["test_median_rel_error"].items():
+            table.add_row(name, f"{value * 100:.2f} %")
+        console.print(table)
+
+
+@app.command("propose")
+def propose_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file: its specs are the query.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model file from `optiyield train`.")],
+    candidates: Annotated[int, typer.Option("--candidates", "-k", min=1, help="Diverse candidates.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the query targets.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the candidates to this CSV file.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
+                                                help="Parallel ngspice processes (default: one per core).")] = None,
+) -> None:
+    """Propose designs for the spec's thresholds with a trained model, and re-simulate every one.
+
+    Prints each candidate's simulated measures and minimax error (≤ 0: every spec met). Use the same
+    model as the first run step with {propose: {model: FILE, candidates: 8}}.
+
+    Example:  optiyield propose specs/csva.yaml --model models/csva_mlp.oym --candidates 8
+    """
+    import pandas as pd
+
+    from optiyield.optim.evaluator import Evaluator
+    from optiyield.propose import ModelProposer, propose_start
+    from optiyield.propose.inverse import load_inverse
+
+    spec = _load(spec_path)
+    engine = _engine(spec, workers, None)
+    try:
+        trained = load_inverse(model, spec)
+        with engine:
+            evaluator = Evaluator(spec, engine)
+            proposal = propose_start(ModelProposer(trained), spec, evaluator, candidates, seed)
+    except _ml_errors() as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    table = Table("#", *evaluator.names, *spec.file.specs, "minimax error")
+    for k, x in enumerate(proposal.designs):
+        marker = " ✓" if proposal.error[k] <= 0 else ""
+        table.add_row(str(k), *(format_eng(v) for v in x),
+                      *(format_value(float(proposal.measures[m][k]), spec.testbench.unit(m))
+                        for m in spec.file.specs), f"{proposal.error[k]:+.3f}{marker}")
+    console.print(table)
+    met = int((proposal.error <= 0).sum())
+    console.print(f"{met} of {len(proposal.designs)} candidates meet every spec; best: #{proposal.best}",
+                  highlight=False)
+    if out is not None:
+        frame = pd.DataFrame(proposal.designs, columns=list(evaluator.names))
+        for name, values in proposal.measures.items():
+            frame[name] = values
+        frame["minimax_error"] = proposal.error
+        frame.to_csv(out, index_label="candidate")
 
 
 @app.command("sensitivity")

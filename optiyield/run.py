@@ -2,7 +2,11 @@
 
 Steps run in order, each starting from the design the previous one produced:
 
-* ``nominal: minimax`` — minimax nominal design (no variation);
+* ``propose: {model: FILE, candidates: K}`` — a trained inverse model (``optiyield train``) proposes K
+  diverse designs for the spec's thresholds; all are re-simulated and the best (smallest minimax error)
+  becomes the start (table in ``OUT/proposals.csv``);
+* ``nominal: minimax`` — minimax nominal design (no variation; ``until: feasible`` stops at the first
+  design meeting every spec);
 * ``yield: l1`` — one-sided ℓ1 yield optimization over a fixed outcome set (``samples`` outcomes,
   seeded from ``run.seed``; the same set for every yield step: common random numbers);
 * ``staged: bfgs`` — the spec's knowledge-based ``stages`` (region check first);
@@ -188,9 +192,11 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
         journal({"step": label, "iteration": 0, "event": "start", "x": evaluator.design(x)})
         yield_before = yield_at(x) if step.kind != "verify" else None
         result, verify = None, None
-        if step.kind == "nominal":
+        if step.kind == "propose":
+            result = _propose(spec, evaluator, step, out)
+        elif step.kind == "nominal":
             result = minimax(evaluator, x, gradient=step.gradient, max_iter=step.max_iter,
-                             radius=step.trust_region, refresh=step.refresh, callback=journal)
+                             radius=step.trust_region, refresh=step.refresh, callback=journal, until=step.until)
         elif step.kind == "yield":
             result = yield_l1(evaluator, outcomes, x, gradient=step.gradient, max_iter=step.max_iter,
                               phases=step.phases, radius=step.trust_region, refresh=step.refresh,
@@ -228,6 +234,9 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
 
 
 def _label(step: Step) -> str:
+    if step.kind == "propose":
+        assert step.propose is not None
+        return f"propose ({Path(step.propose.model).name}, {step.propose.candidates} candidates)"
     if step.kind == "nominal":
         return f"minimax ({step.gradient})"
     if step.kind == "yield":
@@ -237,6 +246,35 @@ def _label(step: Step) -> str:
     if step.kind == "baseline":
         return f"baseline {step.baseline}"
     return f"verify ({step.verify.samples if step.verify else 0} new)"
+
+
+def _propose(spec: Spec, evaluator: Evaluator, step: Step, out: Path) -> Result:
+    """Load the step's model, re-simulate its candidates, write ``proposals.csv``; the best is the start."""
+    import pandas as pd
+
+    from optiyield.propose import ModelProposer, propose_start
+    from optiyield.propose.inverse import load_inverse
+
+    options = step.propose
+    assert options is not None and spec.path is not None
+    started = time.perf_counter()
+    before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
+    model = load_inverse(spec.path.parent / options.model, spec)
+    proposal = propose_start(ModelProposer(model, options.targets), spec, evaluator, options.candidates,
+                             options.seed)
+    table = pd.DataFrame(proposal.designs, columns=list(evaluator.names))
+    for name, values in proposal.measures.items():
+        table[name] = values
+    table["minimax_error"], table["status"] = proposal.error, proposal.status
+    table.to_csv(out / "proposals.csv", index_label="candidate")
+    met = int((proposal.error <= 0).sum())
+    return Result(method=f"propose ({model.kind})", x=proposal.x, design=evaluator.design(proposal.x),
+                  objective=float(proposal.error[proposal.best]), yield_estimate=None, iterations=1,
+                  simulations=evaluator.counters.simulations - before[0], cached=evaluator.counters.cached - before[1],
+                  ngspice_seconds=evaluator.counters.ngspice_seconds - before[2],
+                  wall_seconds=time.perf_counter() - started,
+                  status=f"{len(proposal.designs)} candidates re-simulated, {met} meet every spec; "
+                         f"best is candidate {proposal.best}")
 
 
 def _verify(spec: Spec, evaluator: Evaluator, x: np.ndarray, step: Step, out: Path) -> MonteCarloResult:

@@ -143,11 +143,26 @@ class VerifyOptions(_Frozen):
     seed: int | None = None
 
 
-class Step(_Frozen):
-    """One step of ``run.steps``: exactly one of ``nominal``, ``yield``, ``staged``, ``baseline`` or
-    ``verify``, with its options. Examples::
+_STEP_KINDS = ("propose", "nominal", "yield_", "staged", "baseline", "verify")
 
+
+class ProposeOptions(_Frozen):
+    """A proposer step: a model file from ``optiyield train`` (path relative to the spec file), how many
+    diverse candidates to re-simulate, how many query targets to draw, and the seed."""
+
+    model: str
+    candidates: int = Field(8, ge=1, le=1000)
+    targets: int = Field(256, ge=1)
+    seed: int = 0
+
+
+class Step(_Frozen):
+    """One step of ``run.steps``: exactly one of ``propose``, ``nominal``, ``yield``, ``staged``,
+    ``baseline`` or ``verify``, with its options. Examples::
+
+        - {propose: {model: models/lna_mlp.oym, candidates: 8}}
         - {nominal: minimax, max_iter: 30}
+        - {nominal: minimax, until: feasible}    # stop at the first design meeting every spec
         - {yield: l1, gradient: igat, max_iter: 30, phases: 2}
         - {staged: bfgs, rounds: 3}
         - {baseline: random, budget: 2000}
@@ -156,6 +171,7 @@ class Step(_Frozen):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    propose: ProposeOptions | None = None
     nominal: Literal["minimax"] | None = None
     yield_: Literal["l1"] | None = Field(None, alias="yield")
     staged: Literal["bfgs"] | None = None
@@ -169,6 +185,7 @@ class Step(_Frozen):
     samples: int | None = Field(None, ge=1)
     trust_region: float = Field(0.1, gt=0, le=1)
     refresh: int = Field(5, ge=1)
+    until: Literal["converged", "feasible"] = "converged"
 
     @model_validator(mode="before")
     @classmethod
@@ -179,15 +196,16 @@ class Step(_Frozen):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        kinds = [k for k in ("nominal", "yield_", "staged", "baseline", "verify") if getattr(self, k) is not None]
+        kinds = [k for k in _STEP_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a step is exactly one of `nominal`, `yield`, `staged`, `baseline` or `verify`")
+            raise ValueError("a step is exactly one of `propose`, `nominal`, `yield`, `staged`, `baseline` or "
+                             "`verify`")
         return self
 
     @property
     def kind(self) -> str:
-        """``nominal``, ``yield``, ``staged``, ``baseline`` or ``verify``."""
-        for key in ("nominal", "yield_", "staged", "baseline", "verify"):
+        """``propose``, ``nominal``, ``yield``, ``staged``, ``baseline`` or ``verify``."""
+        for key in _STEP_KINDS:
             if getattr(self, key) is not None:
                 return key.rstrip("_")
         raise AssertionError("validated step without a kind")
@@ -358,6 +376,10 @@ def _check(file: SpecFile, testbench: Testbench, path: Path) -> StatisticalModel
             if name not in file.design:
                 raise SpecError(path, f"stages[{index}].variables",
                                 f"{name!r} is not a design variable ({', '.join(file.design) or 'none'})")
+    for index, step in enumerate(file.run.steps):
+        if step.propose is not None and not (path.parent / step.propose.model).is_file():
+            raise SpecError(path, f"run.steps[{index}].propose.model",
+                            f"model file {step.propose.model!r} not found (train one with `optiyield train`)")
     if any(step.kind == "staged" for step in file.run.steps) and not file.stages:
         raise SpecError(path, "run.steps", "a `staged` step needs `stages:` in the spec")
     measures = testbench.measure_names

@@ -75,10 +75,12 @@ def run_trust_region(
     label: str = "",
     min_radius: float = 1e-4,
     rtol: float = 1e-6,
+    target: float | None = None,
 ) -> TrustRegionOutcome:
     """Iterate from ``x0``: linearise (provider), solve the subproblem, simulate the trial, accept or
     shrink. ``start`` gives responses and Jacobian at x0 if already known; ``record`` adds
-    per-iteration figures (e.g. the yield) computed from responses."""
+    per-iteration figures (e.g. the yield) computed from responses. With ``target``, stop as soon as an
+    accepted iterate's objective is ≤ target (its Jacobian is then not recomputed)."""
     span = evaluator.upper - evaluator.lower
     x = evaluator.clip(np.asarray(x0, dtype=float))
     responses, jacobian = start if start is not None else provider.start(x)
@@ -97,6 +99,10 @@ def run_trust_region(
 
     note(0, accepted=True)
     iteration = 0
+    if target is not None and value <= target:
+        return TrustRegionOutcome(x=x, responses=responses, jacobian=jacobian, value=value, iterations=0,
+                                  status=f"target reached at the start: objective {value:.4g} <= {target:g}",
+                                  history=history)
     for iteration in range(1, max_iter + 1):
         lower = np.maximum(evaluator.lower - x, -radius * span)
         upper = np.minimum(evaluator.upper - x, radius * span)
@@ -111,6 +117,11 @@ def run_trust_region(
         trial_value = model.value(trial_r)
         rho = (value - trial_value) / decrease
         accepted = trial_value < value
+        if accepted and target is not None and trial_value <= target:
+            x, responses, value = trial_x, trial_r, trial_value
+            status = f"target reached: objective {value:.4g} <= {target:g}"
+            note(iteration, accepted=True, rho=float(rho), predicted=float(predicted))
+            break
         if accepted:
             x, responses, value = trial_x, trial_r, trial_value
             jacobian = provider.accept(x, responses)

@@ -1,0 +1,85 @@
+"""Proposers: where an optimization starts. A proposer turns a spec into candidate designs; every
+candidate is re-simulated (nominal, one batched engine call) and the one with the smallest minimax error
+becomes the optimizer's start.
+
+Anything with a ``name`` and ``propose(spec, count, seed) -> (K, D) array`` (SI, in the spec's design
+order) is a proposer: the trained inverse models (:class:`ModelProposer`, with the lookup baseline as a
+model kind) and analytical sizers alike. ``run.steps`` uses one through ``{propose: {model: FILE,
+candidates: 8}}``.
+
+Only this module's names are imported eagerly; torch and scikit-learn load when a model is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from optiyield.objective import minimax_value
+from optiyield.optim.evaluator import Evaluator
+from optiyield.spec import Spec
+
+
+class Proposer(Protocol):
+    """Proposes candidate start designs for a spec."""
+
+    name: str
+
+    def propose(self, spec: Spec, count: int, seed: int = 0) -> np.ndarray:
+        """Up to ``count`` candidate designs, shape (K, D), SI, in ``spec.file.design`` order."""
+
+
+class ModelProposer:
+    """A trained inverse model (or the lookup baseline) answering the spec's thresholds as a query."""
+
+    def __init__(self, model: Any, targets: int = 256) -> None:
+        self.model, self.targets = model, targets
+        self.name = f"{model.kind} model"
+        self.last: Any = None
+
+    def propose(self, spec: Spec, count: int, seed: int = 0) -> np.ndarray:
+        """Diverse candidates for the spec's thresholds (see :mod:`optiyield.propose.query`)."""
+        from optiyield.objective import ErrorModel
+        from optiyield.propose.query import propose_candidates
+
+        self.model.check(spec)
+        self.last = propose_candidates(self.model, ErrorModel.from_specs(spec.file.specs), count, self.targets,
+                                       seed)
+        return self.last.designs
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Re-simulated candidates: designs (K, D), SI; measured minimax error (K,) (≤ 0: every spec met;
+    a failed simulation counts as a clear violation); the measures of each; index of the best."""
+
+    designs: np.ndarray
+    error: np.ndarray
+    measures: dict[str, np.ndarray]
+    status: np.ndarray
+    best: int
+
+    @property
+    def x(self) -> np.ndarray:
+        """The best candidate, the optimizer's start."""
+        return self.designs[self.best]
+
+
+def resimulate(evaluator: Evaluator, designs: np.ndarray) -> Proposal:
+    """Simulate every candidate at nominal in one engine call and pick the smallest minimax error."""
+    designs = evaluator.clip(np.atleast_2d(np.asarray(designs, dtype=float)))
+    responses = evaluator.responses(designs)
+    errors = responses.errors(evaluator.errors)[:, 0, :]
+    error = minimax_value(errors, evaluator.errors.weights)
+    return Proposal(designs=designs, error=error, measures={k: v[:, 0] for k, v in responses.values.items()},
+                    status=responses.status[:, 0], best=int(np.argmin(error)))
+
+
+def propose_start(proposer: Proposer, spec: Spec, evaluator: Evaluator, count: int, seed: int = 0) -> Proposal:
+    """Ask ``proposer`` for ``count`` candidates and re-simulate them; the best is the new start."""
+    designs = proposer.propose(spec, count, seed)
+    if len(designs) == 0:
+        raise ValueError(f"{proposer.name} proposed no candidate")
+    return resimulate(evaluator, designs)
