@@ -33,7 +33,7 @@ test: setup  ## the whole test suite; fails loudly if pytest collects nothing (e
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 lint: setup
-	$(VENV)/bin/ruff check optiyield tests benchmarks
+	$(VENV)/bin/ruff check optiyield tests benchmarks experiments
 
 bench: setup  ## throughput benchmark (not a test): prints a table
 	$(PY) benchmarks/mc_throughput.py

@@ -261,7 +261,7 @@ def _propose(spec: Spec, evaluator: Evaluator, step: Step, out: Path) -> Result:
     before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
     model = load_inverse(spec.path.parent / options.model, spec)
     proposal = propose_start(ModelProposer(model, options.targets), spec, evaluator, options.candidates,
-                             options.seed)
+                             options.seed, sequential=options.sequential)
     table = pd.DataFrame(proposal.designs, columns=list(evaluator.names))
     for name, values in proposal.measures.items():
         table[name] = values

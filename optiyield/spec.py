@@ -148,12 +148,14 @@ _STEP_KINDS = ("propose", "nominal", "yield_", "staged", "baseline", "verify")
 
 class ProposeOptions(_Frozen):
     """A proposer step: a model file from ``optiyield train`` (path relative to the spec file), how many
-    diverse candidates to re-simulate, how many query targets to draw, and the seed."""
+    diverse candidates to re-simulate, how many query targets to draw, the seed, and whether to
+    re-simulate the candidates one at a time (best-ranked first) and stop at the first meeting every spec."""
 
     model: str
     candidates: int = Field(8, ge=1, le=1000)
     targets: int = Field(256, ge=1)
     seed: int = 0
+    sequential: bool = False
 
 
 class Step(_Frozen):

@@ -88,3 +88,32 @@ def test_train_and_propose_refuse_bad_input(trained, tmp_path):
     assert result.exit_code == 2 and "columns C1, C2" in " ".join(result.output.split())
     result = CliRunner().invoke(app, ["train", str(SPEC), "--data", str(trained / "csva.parquet"), "--model", "gp"])
     assert result.exit_code == 2 and "expected one of mlp, transformer" in " ".join(result.output.split())
+
+
+class FixedProposer:
+    """A proposer with a fixed list of candidates (the protocol's simplest implementation)."""
+
+    name = "fixed"
+
+    def __init__(self, designs: np.ndarray) -> None:
+        self.designs = designs
+
+    def propose(self, spec, count, seed=0):  # noqa: ANN001, ANN201 - protocol signature
+        return self.designs[:count]
+
+
+def test_sequential_proposal_stops_at_the_first_candidate_meeting_every_spec(trained):
+    from optiyield.optim.evaluator import Evaluator
+    from optiyield.propose import propose_start
+    from optiyield.sim.engine import Engine
+
+    spec = load_spec(SPEC)
+    good = pd.read_csv(trained / "cands.csv").sort_values("minimax_error")[list(spec.file.design)].to_numpy()[0]
+    evaluator = Evaluator(spec, Engine(workers=2))
+    bad = evaluator.lower.copy()  # lowest supply, bias, width and load: far too little gain
+    proposal = propose_start(FixedProposer(np.vstack([bad, good, good * 1.01])), spec, evaluator, 3,
+                             sequential=True)
+    assert evaluator.counters.simulations == 2 and len(proposal.designs) == 2
+    assert proposal.error[0] > 0 >= proposal.error[1] and proposal.best == 1
+    batch = propose_start(FixedProposer(np.vstack([bad, good, good * 1.01])), spec, evaluator, 3)
+    assert len(batch.designs) == 3 and np.allclose(batch.error[:2], proposal.error)

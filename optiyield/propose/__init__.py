@@ -77,9 +77,23 @@ def resimulate(evaluator: Evaluator, designs: np.ndarray) -> Proposal:
                     status=responses.status[:, 0], best=int(np.argmin(error)))
 
 
-def propose_start(proposer: Proposer, spec: Spec, evaluator: Evaluator, count: int, seed: int = 0) -> Proposal:
-    """Ask ``proposer`` for ``count`` candidates and re-simulate them; the best is the new start."""
-    designs = proposer.propose(spec, count, seed)
+def propose_start(proposer: Proposer, spec: Spec, evaluator: Evaluator, count: int, seed: int = 0,
+                  sequential: bool = False) -> Proposal:
+    """Ask ``proposer`` for ``count`` candidates and re-simulate them; the best is the new start.
+
+    ``sequential``: simulate them one at a time in the proposer's order (best-ranked first) and stop at
+    the first that meets every spec — fewer simulations, less parallelism."""
+    designs = np.atleast_2d(proposer.propose(spec, count, seed))
     if len(designs) == 0:
         raise ValueError(f"{proposer.name} proposed no candidate")
-    return resimulate(evaluator, designs)
+    if not sequential:
+        return resimulate(evaluator, designs)
+    parts = []
+    for design in designs:
+        parts.append(resimulate(evaluator, design[None, :]))
+        if parts[-1].error[0] <= 0:
+            break
+    error = np.concatenate([p.error for p in parts])
+    return Proposal(designs=np.vstack([p.designs for p in parts]), error=error,
+                    measures={k: np.concatenate([p.measures[k] for p in parts]) for k in parts[0].measures},
+                    status=np.concatenate([p.status for p in parts]), best=int(np.argmin(error)))
