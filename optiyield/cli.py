@@ -498,5 +498,42 @@ def report_command(
     console.print(f"report: [bold]{path}[/]", highlight=False)
 
 
+@app.command("fit-parasitics")
+def fit_parasitics_command(
+    table_path: Annotated[Path, typer.Argument(metavar="TABLE", help="CSV with columns N, w_um, M, cgs_fF, "
+                                               "cgd_fF, cds_fF (one extracted device per row).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the coefficients to this YAML file "
+                                             "(usable as a testbench's parasitic_coefficients).")] = None,
+) -> None:
+    """Fit the parasitic-capacitance regressions C = (a + b·N + c·w)·M, in fF, to extracted data.
+
+    N is the number of fingers, w the finger width in µm, M the multiplier. Each of Cgs, Cgd, Cds is fitted
+    by least squares as C/M against [1, N, w]; prints the coefficients, R² (of C/M) and the RMS residual
+    of C. The YAML written by --out is accepted by `parasitic_coefficients:` in testbench.yaml (with
+    `parasitics: regression`).
+
+    Example:  optiyield fit-parasitics extracted.csv --out circuits/lna/parasitics.yaml
+    """
+    from optiyield.parasitics import CAPACITANCES, ParasiticError, fit_table, write_coefficients
+
+    try:
+        result = fit_table(table_path)
+    except ParasiticError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    table = Table(title=f"C = (a + b·N + c·w)·M fF, fitted to {result.rows} rows of {table_path.name}")
+    for column in ("capacitance", "a (fF)", "b (fF/finger)", "c (fF/µm)", "R² (C/M)", "RMS residual (fF)"):
+        table.add_column(column, justify="left" if column == "capacitance" else "right")
+    for name in CAPACITANCES:
+        regression = result.coefficients.regression(name)
+        table.add_row(name.capitalize(), f"{regression.a:.4g}", f"{regression.b:.4g}", f"{regression.c:.4g}",
+                      f"{result.r2[name]:.5f}", f"{result.rms_ff[name]:.3g}")
+    console.print(table)
+    if out is not None:
+        write_coefficients(out, result.coefficients)
+        console.print(f"coefficients written to [bold]{out}[/] (testbench: parasitics: regression, "
+                      f"parasitic_coefficients: {out.name})", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

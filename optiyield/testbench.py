@@ -12,6 +12,8 @@ A ``testbench.yaml`` next to the netlist::
     batch_size: 500                   # copies per ngspice run
     timeout: 60                       # s, wall-clock limit of one ngspice run
     transistors: [M1]                 # devices the region check wants in saturation (staged BFGS)
+    parasitics: regression            # none (default) | regression: add Cgs/Cgd/Cds to every MOSFET
+    parasitic_coefficients: fit.yaml  # optional: coefficients (a mapping or a file), default the VGA paper's
 
 Every ``.meas`` line of the netlist is also a measure under its own name.
 """
@@ -32,6 +34,7 @@ from optiyield.measure import expr, rf, tran
 from optiyield.measure.catalog import CATALOG, MeasureFunction
 from optiyield.measure.noise import noise_density_at
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
+from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
 from optiyield.sim.deck import Layout, meas_replicable
 from optiyield.sim.engine import SimJob
 from optiyield.sim.runner import RunOutcome
@@ -176,6 +179,8 @@ class TestbenchFile(BaseModel):
     options: str = ""
     transistors: tuple[str, ...] = ()
     sweep: SweepDef | None = None
+    parasitics: Literal["none", "regression"] = "none"
+    parasitic_coefficients: str | dict[str, Any] | None = None
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -184,6 +189,14 @@ class TestbenchFile(BaseModel):
             return parse_eng(value)
         except UnitError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("parasitics", mode="before")
+    @classmethod
+    def _parasitics_value(cls, value: Any) -> Any:
+        if value not in ("none", "regression"):
+            raise ValueError(f"expected `none` (the netlist as written) or `regression` (Cgs/Cgd/Cds from the "
+                             f"N, w, M regression added to every MOSFET, docs/testbench.md), got {value!r}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -200,6 +213,7 @@ class Testbench:
     source: Path | None = None
     transistors: tuple[str, ...] = ()
     sweep: SweepDef | None = None
+    parasitics: ParasiticCoefficients | None = None  # regression added to every MOSFET (None: as written)
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -481,6 +495,16 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
                           hoisted=models + netlist.hoisted,
                           analyses=tuple(spec.analyses) or netlist.analyses,
                           measures=netlist.measures, sources=netlist.sources)
+    parasitics = None
+    if spec.parasitic_coefficients is not None and spec.parasitics != "regression":
+        raise SpecError(file, "parasitic_coefficients", "these coefficients are used by `parasitics: regression`; "
+                        "add that option or remove them")
+    if spec.parasitics == "regression":
+        parasitics = load_coefficients(spec.parasitic_coefficients, base, file)
+        try:
+            netlist = add_parasitics(netlist, parasitics)
+        except ParasiticError as exc:
+            raise SpecError(file, "parasitics", str(exc)) from None
     if not netlist.analyses:
         raise SpecError(file, "analyses", f"no analysis in {netlist.path.name} and none under `analyses`")
     kinds = set(netlist.analysis_kinds)
@@ -529,7 +553,8 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
     copies = replicable if spec.replicate == "auto" else bool(spec.replicate)
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
-                     source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep)
+                     source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
+                     parasitics=parasitics)
 
 
 def _check_expressions(measures: dict[str, MeasureDef], sweep: SweepDef | None, file: Path | str) -> None:

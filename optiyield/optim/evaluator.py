@@ -139,5 +139,9 @@ class Evaluator:
     def store_fingerprint(self) -> str:
         """Identity of this testbench + parameter order, for :class:`~optiyield.store.Store`."""
         tb = self.spec.testbench
-        return fingerprint(tb.netlist.path.read_text(), tb.netlist.hoisted,
+        # parasitics: regression changes the circuit without changing the netlist file (docs/testbench.md)
+        extra = ()
+        if tb.parasitics is not None:
+            extra = (f"parasitics: {tb.parasitics.model_dump_json(include={'cgs', 'cgd', 'cds'})}",)
+        return fingerprint(tb.netlist.path.read_text(), tb.netlist.hoisted + extra,
                            {k: v.model_dump() for k, v in tb.measures.items()}, tb.options, self.spec.parameters)
