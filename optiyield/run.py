@@ -236,7 +236,8 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
 def _label(step: Step) -> str:
     if step.kind == "propose":
         assert step.propose is not None
-        return f"propose ({Path(step.propose.model).name}, {step.propose.candidates} candidates)"
+        source = step.propose.sizer or Path(step.propose.model or "").name
+        return f"propose ({source}, {step.propose.candidates} candidate{'s' if step.propose.candidates != 1 else ''})"
     if step.kind == "nominal":
         return f"minimax ({step.gradient})"
     if step.kind == "yield":
@@ -252,23 +253,32 @@ def _propose(spec: Spec, evaluator: Evaluator, step: Step, out: Path) -> Result:
     """Load the step's model, re-simulate its candidates, write ``proposals.csv``; the best is the start."""
     import pandas as pd
 
-    from optiyield.propose import ModelProposer, propose_start
-    from optiyield.propose.inverse import load_inverse
+    from optiyield.propose import ModelProposer, Proposer, propose_start
 
     options = step.propose
     assert options is not None and spec.path is not None
     started = time.perf_counter()
     before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
-    model = load_inverse(spec.path.parent / options.model, spec)
-    proposal = propose_start(ModelProposer(model, options.targets), spec, evaluator, options.candidates,
-                             options.seed, sequential=options.sequential)
+    proposer: Proposer
+    if options.sizer is not None:
+        from optiyield.propose.lna_cascode import LnaCascodeSizer
+
+        sizers = {"lna_cascode": LnaCascodeSizer}
+        proposer, kind = sizers[options.sizer](**options.options), options.sizer
+    else:
+        from optiyield.propose.inverse import load_inverse
+
+        model = load_inverse(spec.path.parent / (options.model or ""), spec)
+        proposer, kind = ModelProposer(model, options.targets), model.kind
+    proposal = propose_start(proposer, spec, evaluator, options.candidates, options.seed,
+                             sequential=options.sequential)
     table = pd.DataFrame(proposal.designs, columns=list(evaluator.names))
     for name, values in proposal.measures.items():
         table[name] = values
     table["minimax_error"], table["status"] = proposal.error, proposal.status
     table.to_csv(out / "proposals.csv", index_label="candidate")
     met = int((proposal.error <= 0).sum())
-    return Result(method=f"propose ({model.kind})", x=proposal.x, design=evaluator.design(proposal.x),
+    return Result(method=f"propose ({kind})", x=proposal.x, design=evaluator.design(proposal.x),
                   objective=float(proposal.error[proposal.best]), yield_estimate=None, iterations=1,
                   simulations=evaluator.counters.simulations - before[0], cached=evaluator.counters.cached - before[1],
                   ngspice_seconds=evaluator.counters.ngspice_seconds - before[2],

@@ -147,15 +147,28 @@ _STEP_KINDS = ("propose", "nominal", "yield_", "staged", "baseline", "verify")
 
 
 class ProposeOptions(_Frozen):
-    """A proposer step: a model file from ``optiyield train`` (path relative to the spec file), how many
-    diverse candidates to re-simulate, how many query targets to draw, the seed, and whether to
-    re-simulate the candidates one at a time (best-ranked first) and stop at the first meeting every spec."""
+    """A proposer step: a model file from ``optiyield train`` (``model``, path relative to the spec file) or
+    an analytical sizer by name (``sizer``, e.g. ``lna_cascode``, with its keyword ``options`` such as
+    ``{idd: 5m, gain_db: 21}``); how many candidates to re-simulate, how many query targets to draw (models),
+    the seed, and whether to re-simulate the candidates one at a time (best-ranked first) and stop at the
+    first meeting every spec."""
 
-    model: str
+    model: str | None = None
+    sizer: Literal["lna_cascode"] | None = None
+    options: dict[str, Eng] = {}
     candidates: int = Field(8, ge=1, le=1000)
     targets: int = Field(256, ge=1)
     seed: int = 0
     sequential: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ProposeOptions:
+        if (self.model is None) == (self.sizer is None):
+            raise ValueError("give exactly one of `model` (a file from `optiyield train`) or `sizer` "
+                             "(an analytical sizer: lna_cascode)")
+        if self.options and self.sizer is None:
+            raise ValueError("`options` are keyword options of a `sizer`")
+        return self
 
 
 class Step(_Frozen):
@@ -379,7 +392,8 @@ def _check(file: SpecFile, testbench: Testbench, path: Path) -> StatisticalModel
                 raise SpecError(path, f"stages[{index}].variables",
                                 f"{name!r} is not a design variable ({', '.join(file.design) or 'none'})")
     for index, step in enumerate(file.run.steps):
-        if step.propose is not None and not (path.parent / step.propose.model).is_file():
+        if step.propose is not None and step.propose.model is not None and not (
+                path.parent / step.propose.model).is_file():
             raise SpecError(path, f"run.steps[{index}].propose.model",
                             f"model file {step.propose.model!r} not found (train one with `optiyield train`)")
     if any(step.kind == "staged" for step in file.run.steps) and not file.stages:

@@ -138,3 +138,10 @@ def test_dataset_from_another_spec_is_refused(csva, tmp_path):
     pd.DataFrame({"C1": [1.0], "gt": [2.0], "status": ["ok"]}).to_parquet(tmp_path / "x.parquet")
     with pytest.raises(ValueError, match="columns VDD, Vgate, W, Rd, gain_db, bw, power are missing"):
         load_dataset(tmp_path / "x.parquet", csva)
+
+
+def test_a_missing_ml_dependency_says_how_to_install_it():
+    from optiyield.propose.regressors import MissingDependency, require
+
+    with pytest.raises(MissingDependency, match=r"pip install -e '\.\[ml\]'.*torch==2\.13\.0"):
+        require("optiyield_no_such_ml_module")

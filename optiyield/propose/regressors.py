@@ -31,7 +31,7 @@ def require(module: str) -> Any:
     """Import an optional dependency or raise :class:`MissingDependency` with the install command."""
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    except ImportError as exc:
         raise MissingDependency(f"{module} is needed for inverse models and surrogates: {INSTALL_HINT}") from exc
 
 
