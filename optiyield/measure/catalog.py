@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from optiyield import measure
-from optiyield.measure import hann, phase_noise, rf, tran
+from optiyield.measure import hann, phase_noise, rf, tran, vga
 from optiyield.measure.noise import noise_density_at
 
 
@@ -66,6 +66,11 @@ CATALOG: dict[str, MeasureFunction] = {
                                  description="|S11| at frequency f, dB", unit="dB"),
     "s21_db_at": MeasureFunction("ac", "port", rf.value_db_at, ("f",), requires=("out", "source", "z0", "zl", "f"),
                                  description="|S21| at frequency f (power waves; port 2 loaded by zl), dB", unit="dB"),
+    "s11_phase_at": MeasureFunction("ac", "port", vga.phase_deg_at, ("f",), requires=("in_", "source", "z0", "f"),
+                                    description="phase of S11 at frequency f, degrees", unit="°"),
+    "s21_phase_at": MeasureFunction("ac", "port", vga.phase_deg_at, ("f",),
+                                    requires=("out", "source", "z0", "zl", "f"),
+                                    description="phase of S21 at frequency f (power waves), degrees", unit="°"),
     "gt_max_db": MeasureFunction("ac", "port", lambda f, s: rf.max_db(s), requires=("out", "source", "z0", "zl"),
                                  description="maximum transducer gain |S21|^2 over the ac sweep, dB", unit="dB"),
     "gt_db_at": MeasureFunction("ac", "port", rf.value_db_at, ("f",), requires=("out", "source", "z0", "zl", "f"),

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from optiyield.measure import vga
 from optiyield.measure.tran import from_dbm, to_dbm
 
 
@@ -93,9 +94,11 @@ FUNCTIONS: dict[str, Callable[..., NDArray]] = {
     "sweep_mean": lambda x: reduce_sweep(x, "mean"),
     "compression_point_out": lambda pin, pout, db=1.0: compression_point(pin, pout, db, output=True),
     "compression_point_in": lambda pin, pout, db=1.0: compression_point(pin, pout, db, output=False),
+    **vga.EXPRESSION_FUNCTIONS,  # VGA state figures (optiyield/measure/vga.py)
 }
 #: Functions that take the sweep axis away (their result is one value per sample).
-SWEEP_REDUCERS = {"sweep_max", "sweep_min", "sweep_mean", "compression_point_out", "compression_point_in"}
+SWEEP_REDUCERS = {"sweep_max", "sweep_min", "sweep_mean", "compression_point_out", "compression_point_in",
+                  *vga.SWEEP_REDUCERS}
 
 _BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide, ast.Pow: np.power}
 
