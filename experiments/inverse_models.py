@@ -62,12 +62,19 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=20, help="held-out threshold queries per circuit")
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--transformer-epochs", type=int, default=None,
+                        help="epochs of the Transformer (default --epochs; it is ~15x slower per epoch on CPU)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads (1: leave the cores to ngspice; more threads oversubscribe)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plots", type=Path, default=ROOT / "out" / "inverse_models")
     args = parser.parse_args()
 
     console = Console(width=150)
     engine = Engine()
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
     kinds = args.models.split(",")
     results: dict[str, dict] = {}
     for name in args.circuits.split(","):
@@ -81,7 +88,8 @@ def main() -> None:
         models, seconds = {}, {}
         for kind in kinds:
             started = time.perf_counter()
-            models[kind] = train_inverse(spec, train, kind, TrainOptions(epochs=args.epochs), surrogate=False)
+            epochs = args.transformer_epochs if kind == "transformer" and args.transformer_epochs else args.epochs
+            models[kind] = train_inverse(spec, train, kind, TrainOptions(epochs=epochs), surrogate=False)
             seconds[kind] = time.perf_counter() - started
             if kind != "lookup":
                 models[kind].surrogate = surrogate
@@ -119,7 +127,8 @@ def main() -> None:
             "absolute_error_metrics": [m for q, m in enumerate(names) if absolute[q]],
             "threshold_success": success, "threshold_success_top1": top1, "train_seconds": seconds,
             "dataset_rows": len(data), "train_rows": len(part.train), "test_targets": len(rows),
-            "heldout_queries": len(queries), "candidates": args.candidates}
+            "heldout_queries": len(queries), "candidates": args.candidates, "epochs": args.epochs,
+            "transformer_epochs": args.transformer_epochs or args.epochs}
         table = Table(title=f"{name}: median error after re-simulation ({len(rows)} exact test targets; "
                             f"relative unless marked abs) and success on {len(queries)} held-out threshold queries")
         table.add_column("model")

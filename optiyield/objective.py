@@ -48,13 +48,14 @@ class ErrorModel:
 
     @classmethod
     def from_specs(cls, specs: Mapping[str, SpecBound]) -> ErrorModel:
-        """One error function per bound of every spec, scaled by ``scale`` or |limit|."""
+        """One error function per bound of every spec, scaled by ``scale`` or |limit| (1 for a limit of 0,
+        or one so close to 0, below 1e-150, that dividing by it would overflow)."""
         functions = []
         for name, bound in specs.items():
             for sign, limit in ((-1, bound.min), (1, bound.max)):
                 if limit is None:
                     continue
-                scale = bound.scale if bound.scale is not None else (abs(limit) if limit != 0 else 1.0)
+                scale = bound.scale if bound.scale is not None else (abs(limit) if abs(limit) > 1e-150 else 1.0)
                 functions.append(ErrorFunction(name, sign, float(limit), float(scale), float(bound.weight)))
         return cls(tuple(functions))
 
