@@ -138,14 +138,12 @@ def stability_delta(s11_db: ArrayLike, s11_deg: ArrayLike, s21_db: ArrayLike, s2
 
 def _power_points(pin_dbm: ArrayLike, pout_dbm: ArrayLike, st: ArrayLike, ref: float, first: float
                   ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Input power (K, P) and gain compression in dB (K, P) of the power-sweep points: the reference point
-    st == ref, then the points st ≥ first in sweep order; compression = gain − reference gain."""
+    """Input and output power (K, P), dBm, of the power-sweep points: the reference point st == ref, then
+    the points st ≥ first in sweep order."""
     values = np.asarray(st, dtype=float).reshape(-1)
     cols = np.concatenate([np.flatnonzero(np.abs(values - ref) < 1e-9)[:1], np.flatnonzero(values >= first - 1e-9)])
     pin, pout = np.broadcast_arrays(_rows(pin_dbm), _rows(pout_dbm))
-    pin, pout = pin[:, cols], pout[:, cols]
-    gain = pout - pin
-    return pin, gain - gain[:, :1]
+    return pin[:, cols], pout[:, cols]
 
 
 def p1db_in(pin_dbm: ArrayLike, pout_dbm: ArrayLike, st: ArrayLike, ref: float = 0.0, first: float = 16.0
@@ -153,22 +151,15 @@ def p1db_in(pin_dbm: ArrayLike, pout_dbm: ArrayLike, st: ArrayLike, ref: float =
     """Input-referred 1-dB compression point, dBm, (K, 1), of a power sweep inside a VGA sweep.
 
     The points are the small-signal reference (sweep value ``ref``) and the sweep values ≥ ``first``, in
-    increasing input power; the gain is interpolated linearly in dB between points. NaN when the gain
-    never falls by 1 dB. ``pin_dbm`` may be the swept available power (1, J) or a measured power (K, J).
+    increasing input power (the reference is the lowest); the gain is interpolated linearly in dB between
+    points (:func:`optiyield.measure.expr.compression_point`). NaN when the gain never falls by 1 dB or a
+    point is missing. ``pin_dbm`` may be the swept available power (1, J) or a measured power (K, J).
     """
-    pin, comp = _power_points(pin_dbm, pout_dbm, st, ref, first)
-    out = np.full((pin.shape[0], 1), np.nan)
-    for k in range(pin.shape[0]):
-        x, drop = pin[k], comp[k] + 1.0  # > 0 until compressed by 1 dB
-        if not np.all(np.isfinite(x) & np.isfinite(drop)):
-            continue
-        order = np.argsort(x)
-        x, drop = x[order], drop[order]
-        below = np.flatnonzero(drop <= 0)
-        if below.size == 0 or below[0] == 0:
-            continue
-        j = below[0]
-        out[k, 0] = x[j - 1] + drop[j - 1] / (drop[j - 1] - drop[j]) * (x[j] - x[j - 1])
+    from optiyield.measure.expr import compression_point
+
+    pin, pout = _power_points(pin_dbm, pout_dbm, st, ref, first)
+    out = compression_point(pin, pout, 1.0, output=False)
+    out[~(np.isfinite(pin) & np.isfinite(pout)).all(axis=1)] = np.nan
     return out
 
 
@@ -183,7 +174,9 @@ def iip3_from_compression(pin_dbm: ArrayLike, pout_dbm: ArrayLike, st: ArrayLike
     origin, 1/P_IIP3 = Σ c_i P_i / Σ P_i². NaN when no point qualifies. An estimate: memory effects and
     fifth-order terms make a real two-tone IIP3 differ (docs/circuits.md, VGA section).
     """
-    pin, comp = _power_points(pin_dbm, pout_dbm, st, ref, first)
+    pin, pout = _power_points(pin_dbm, pout_dbm, st, ref, first)
+    gain = pout - pin
+    comp = gain - gain[:, :1]
     p_w = 1e-3 * 10.0 ** (pin[:, 1:] / 10.0)
     c = np.abs(10.0 ** (comp[:, 1:] / 20.0) - 1.0)
     use = np.isfinite(c) & np.isfinite(p_w) & (np.abs(comp[:, 1:]) < max_drop_db) & (c > 0)
