@@ -50,6 +50,7 @@ from optiyield.optim.evaluator import Evaluator, Responses
 from optiyield.optim.minimax import minimax
 from optiyield.propose import ModelProposer, propose_start
 from optiyield.propose.inverse import InverseModel, train_inverse
+from optiyield.propose.query import query_errors
 from optiyield.propose.regressors import TrainOptions
 from optiyield.sim.engine import Engine
 from optiyield.spec import Spec
@@ -122,9 +123,8 @@ def yield_at(target: Spec, engine: Engine, x: np.ndarray, samples: int) -> float
 
 def meets(target: Spec, measures: np.ndarray) -> bool:
     """Whether measures (in the spec's measure order) meet every bound of ``target``."""
-    errors = ErrorModel.from_specs(target.file.specs)
-    return bool(minimax_value(errors.errors({m: measures[q] for q, m in enumerate(target.file.specs)}),
-                              errors.weights) <= 0)
+    query = ErrorModel.from_specs(target.file.specs)
+    return bool(query_errors(query, tuple(target.file.specs), measures[None, :])[0] <= 0)
 
 
 def summarise(runs: list[dict], budget: int) -> dict:
@@ -173,7 +173,8 @@ def main() -> None:
         models = {"lookup": train_inverse(spec, train, "lookup", surrogate=False),
                   "ml": train_inverse(spec, train, args.model, TrainOptions(epochs=args.epochs))}
         spread = spreads(data)
-        start = Evaluator(spec, engine).responses(Evaluator(spec, engine).x0)
+        start_evaluator = Evaluator(spec, engine)
+        start = start_evaluator.responses(start_evaluator.x0)
         start_measures = np.array([start.values[m][0, 0] for m in data.measure_names])
         needs_work = [r for r in pick(part.test, len(part.test), 1)
                       if not meets(target_spec(spec, data.measures[r], spread, args.slack), start_measures)]

@@ -375,8 +375,6 @@ def propose_command(
 
     Example:  optiyield propose specs/csva.yaml --model models/csva_mlp.oym --candidates 8
     """
-    import pandas as pd
-
     from optiyield.optim.evaluator import Evaluator
     from optiyield.propose import ModelProposer, propose_start
     from optiyield.propose.inverse import load_inverse
@@ -402,11 +400,7 @@ def propose_command(
     console.print(f"{met} of {len(proposal.designs)} candidates meet every spec; best: #{proposal.best}",
                   highlight=False)
     if out is not None:
-        frame = pd.DataFrame(proposal.designs, columns=list(evaluator.names))
-        for name, values in proposal.measures.items():
-            frame[name] = values
-        frame["minimax_error"] = proposal.error
-        frame.to_csv(out, index_label="candidate")
+        proposal.frame(evaluator.names).to_csv(out, index_label="candidate")
 
 
 @app.command("sensitivity")

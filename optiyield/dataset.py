@@ -37,8 +37,7 @@ def design_plan(spec: Spec, n: int, method: Method = "sobol", seed: int = 0) -> 
     variable (at least 2), so it may hold fewer than N points.
     """
     names = list(spec.file.design)
-    lower = np.array([spec.file.design[v].min for v in names], dtype=float)
-    upper = np.array([spec.file.design[v].max for v in names], dtype=float)
+    lower, upper = spec.design_bounds
     d = len(names)
     if method == "sobol":
         unit = qmc.Sobol(d, scramble=True, seed=seed).random(2 ** max(0, math.ceil(math.log2(n))))[:n]

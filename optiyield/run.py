@@ -251,8 +251,6 @@ def _label(step: Step) -> str:
 
 def _propose(spec: Spec, evaluator: Evaluator, step: Step, out: Path) -> Result:
     """Load the step's model, re-simulate its candidates, write ``proposals.csv``; the best is the start."""
-    import pandas as pd
-
     from optiyield.propose import ModelProposer, Proposer, propose_start
 
     options = step.propose
@@ -272,11 +270,7 @@ def _propose(spec: Spec, evaluator: Evaluator, step: Step, out: Path) -> Result:
         proposer, kind = ModelProposer(model, options.targets), model.kind
     proposal = propose_start(proposer, spec, evaluator, options.candidates, options.seed,
                              sequential=options.sequential)
-    table = pd.DataFrame(proposal.designs, columns=list(evaluator.names))
-    for name, values in proposal.measures.items():
-        table[name] = values
-    table["minimax_error"], table["status"] = proposal.error, proposal.status
-    table.to_csv(out / "proposals.csv", index_label="candidate")
+    proposal.frame(evaluator.names).to_csv(out / "proposals.csv", index_label="candidate")
     met = int((proposal.error <= 0).sum())
     return Result(method=f"propose ({kind})", x=proposal.x, design=evaluator.design(proposal.x),
                   objective=float(proposal.error[proposal.best]), yield_estimate=None, iterations=1,

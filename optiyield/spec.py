@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from optiyield.errors import SpecError, load_validated
@@ -308,6 +309,13 @@ class Spec:
         """Start value of every design variable (the netlist default where no start is given), SI."""
         return {n: v.start if v.start is not None else float(self.testbench.nominal(n) or 0.0)
                 for n, v in self.file.design.items()}
+
+    @property
+    def design_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the design variables (SI), in ``file.design`` order."""
+        lower = np.array([v.min for v in self.file.design.values()], dtype=float)
+        upper = np.array([v.max for v in self.file.design.values()], dtype=float)
+        return lower, upper
 
     @property
     def parameters(self) -> tuple[str, ...]:

@@ -63,8 +63,7 @@ class Evaluator:
                  progress: Callable[[int], None] | None = None) -> None:
         self.spec, self.engine, self.store, self.progress = spec, engine, store, progress
         self.names = tuple(spec.file.design)
-        self.lower = np.array([v.min for v in spec.file.design.values()], dtype=float)
-        self.upper = np.array([v.max for v in spec.file.design.values()], dtype=float)
+        self.lower, self.upper = spec.design_bounds
         start = spec.design_start
         self.x0 = np.array([start[n] for n in self.names], dtype=float)
         self.errors = ErrorModel.from_specs(spec.file.specs)

@@ -80,7 +80,8 @@ def run_trust_region(
     """Iterate from ``x0``: linearise (provider), solve the subproblem, simulate the trial, accept or
     shrink. ``start`` gives responses and Jacobian at x0 if already known; ``record`` adds
     per-iteration figures (e.g. the yield) computed from responses. With ``target``, stop as soon as an
-    accepted iterate's objective is ≤ target (its Jacobian is then not recomputed)."""
+    accepted iterate's objective is ≤ target (its Jacobian is then not recomputed); the start is not
+    checked (a caller that wants that checks it before paying for the start's Jacobian, as minimax does)."""
     span = evaluator.upper - evaluator.lower
     x = evaluator.clip(np.asarray(x0, dtype=float))
     responses, jacobian = start if start is not None else provider.start(x)
@@ -99,10 +100,6 @@ def run_trust_region(
 
     note(0, accepted=True)
     iteration = 0
-    if target is not None and value <= target:
-        return TrustRegionOutcome(x=x, responses=responses, jacobian=jacobian, value=value, iterations=0,
-                                  status=f"target reached at the start: objective {value:.4g} <= {target:g}",
-                                  history=history)
     for iteration in range(1, max_iter + 1):
         lower = np.maximum(evaluator.lower - x, -radius * span)
         upper = np.minimum(evaluator.upper - x, radius * span)

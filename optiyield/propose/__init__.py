@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
 from optiyield.objective import minimax_value
 from optiyield.optim.evaluator import Evaluator
@@ -37,7 +38,6 @@ class ModelProposer:
     def __init__(self, model: Any, targets: int = 256) -> None:
         self.model, self.targets = model, targets
         self.name = f"{model.kind} model"
-        self.last: Any = None
 
     def propose(self, spec: Spec, count: int, seed: int = 0) -> np.ndarray:
         """Diverse candidates for the spec's thresholds (see :mod:`optiyield.propose.query`)."""
@@ -45,9 +45,8 @@ class ModelProposer:
         from optiyield.propose.query import propose_candidates
 
         self.model.check(spec)
-        self.last = propose_candidates(self.model, ErrorModel.from_specs(spec.file.specs), count, self.targets,
-                                       seed)
-        return self.last.designs
+        return propose_candidates(self.model, ErrorModel.from_specs(spec.file.specs), count, self.targets,
+                                  seed).designs
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,15 @@ class Proposal:
     def x(self) -> np.ndarray:
         """The best candidate, the optimizer's start."""
         return self.designs[self.best]
+
+    def frame(self, names: tuple[str, ...]) -> pd.DataFrame:
+        """One row per candidate: the design variables ``names``, every measure, the minimax error and
+        the simulation status (``proposals.csv``, ``optiyield propose --out``)."""
+        table = pd.DataFrame(self.designs, columns=list(names))
+        for name, values in self.measures.items():
+            table[name] = values
+        table["minimax_error"], table["status"] = self.error, self.status
+        return table
 
 
 def resimulate(evaluator: Evaluator, designs: np.ndarray) -> Proposal:

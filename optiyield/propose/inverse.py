@@ -238,8 +238,7 @@ def train_inverse(spec: Spec, data: Dataset, kind: str = "mlp", options: TrainOp
     measure_scaler, design_scaler = _scaler(x_train), _scaler(y_train)
     regressor = make_regressor(kind, options)
     losses = regressor.fit(measure_scaler.transform(x_train), design_scaler.transform(y_train))
-    lower = np.array([spec.file.design[v].min for v in data.design_names], dtype=float)
-    upper = np.array([spec.file.design[v].max for v in data.design_names], dtype=float)
+    lower, upper = spec.design_bounds  # data.design_names is the spec's design order (load_dataset checks it)
     model = InverseModel(kind=kind, spec_name=spec.name, inputs=data.measure_names, outputs=data.design_names,
                          lower=lower, upper=upper, measure_scaler=measure_scaler, design_scaler=design_scaler,
                          regressor=regressor, train_measures=x_train, train_designs=y_train, options=options)

@@ -224,7 +224,8 @@ class SklearnRegressor:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predictions, shape (N, T)."""
-        return np.asarray(self.estimator.predict(np.atleast_2d(x)), dtype=float).reshape(len(np.atleast_2d(x)), -1)
+        x = np.atleast_2d(x)
+        return np.asarray(self.estimator.predict(x), dtype=float).reshape(len(x), -1)
 
     def state(self) -> dict[str, Any]:
         """The fitted estimator itself (scikit-learn objects pickle)."""
