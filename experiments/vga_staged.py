@@ -77,11 +77,11 @@ def frequency_spec(ghz: float, folder: Path) -> Spec:
     return load_spec(folder / "spec.yaml")
 
 
-def run_one(spec: Spec, engine: Engine, stages: list[Stage], budget: int, rounds: int) -> dict:
+def run_one(spec: Spec, engine: Engine, stages: list[Stage], budget: int, rounds: int, protect: float = 0.0) -> dict:
     """One staged_bfgs run from the spec's start point; the metrics at its final design."""
     evaluator = Evaluator(spec, engine)
     started = time.perf_counter()
-    result = staged_bfgs(evaluator, stages, rounds=rounds, budget=budget)
+    result = staged_bfgs(evaluator, stages, rounds=rounds, budget=budget, protect=protect)
     values = evaluator.responses(result.x[None, :]).values
     out: dict = {}
     for name in METRICS:
@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--freqs", default="7,10,13", help="centre frequencies in GHz, comma-separated")
     parser.add_argument("--budget", type=int, default=150, help="simulations per method and frequency")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the stage sequence")
+    parser.add_argument("--protect", type=float, default=None,
+                        help="guard weight of the other stages' passing specs (default: the spec's staged step)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     console = Console()
@@ -121,11 +123,13 @@ def main() -> None:
             folder.mkdir()
             spec = frequency_spec(ghz, folder)
             stages = list(spec.file.stages)
+            staged_step = next((s for s in spec.run.steps if s.kind == "staged"), None)
+            protect = args.protect if args.protect is not None else (staged_step.protect if staged_step else 0.0)
             flat = [Stage(name="all specs, all variables", specs=tuple(spec.file.specs),
                           variables=tuple(spec.file.design))]
             key = f"{ghz:g}GHz"
             results[key] = {"start": start_metrics(spec, engine),
-                            "staged": run_one(spec, engine, stages, args.budget, args.rounds),
+                            "staged": run_one(spec, engine, stages, args.budget, args.rounds, protect),
                             "unstaged": run_one(spec, engine, flat, args.budget, 1)}
             r = results[key]
             table = Table(title=f"VGA at {ghz:g} GHz: staged vs unstaged BFGS, budget {args.budget} simulations")

@@ -200,12 +200,12 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
         elif step.kind == "yield":
             result = yield_l1(evaluator, outcomes, x, gradient=step.gradient, max_iter=step.max_iter,
                               phases=step.phases, radius=step.trust_region, refresh=step.refresh,
-                              confidence=run.confidence, callback=journal)
+                              refine=step.refine, confidence=run.confidence, callback=journal)
         elif step.kind == "staged":
             from optiyield.optim.staged import staged_bfgs
 
             result = staged_bfgs(evaluator, spec.file.stages, rounds=step.rounds, budget=step.budget,
-                                 x0=x, callback=journal)
+                                 protect=step.protect, x0=x, callback=journal)
         elif step.kind == "baseline":
             method = random_search if step.baseline == "random" else nelder_mead
             result = method(evaluator, outcomes, budget=step.budget, x0=x, confidence=run.confidence,

@@ -181,6 +181,7 @@ class Step(_Frozen):
         - {nominal: minimax, until: feasible}    # stop at the first design meeting every spec
         - {yield: l1, gradient: igat, max_iter: 30, phases: 2}
         - {staged: bfgs, rounds: 3}
+        - {staged: bfgs, rounds: 3, protect: 1}  # a stage keeps the other stages' passing specs
         - {baseline: random, budget: 2000}
         - {verify: {samples: 2000}}
     """
@@ -200,7 +201,9 @@ class Step(_Frozen):
     budget: int = Field(2000, ge=1)
     samples: int | None = Field(None, ge=1)
     trust_region: float = Field(0.1, gt=0, le=1)
-    refresh: int = Field(5, ge=1)
+    refresh: int = Field(5, ge=0)
+    refine: int = Field(8, ge=0)
+    protect: float = Field(0.0, ge=0)
     until: Literal["converged", "feasible"] = "converged"
 
     @model_validator(mode="before")

@@ -187,3 +187,22 @@ def test_common_random_numbers_make_yield_deterministic():
     second = yield_l1(evaluator2, outcomes2, gradient="past", max_iter=5, phases=1)
     np.testing.assert_array_equal(first.x, second.x)
     assert first.yield_estimate == second.yield_estimate
+
+
+def test_igat_refresh_zero_never_recomputes_past_and_refine_zero_skips_the_polish():
+    """refresh=0 (the paper's IGAT): after the start, no PAST Jacobian, so every later simulation is a trial
+    or special-iteration point of N outcomes; refine=0: no quasi-Newton evaluations after the phases.
+    The same problem with refresh=1 pays (n + 1)·N per accepted step."""
+    counts = {}
+    for refresh in (0, 1):
+        evaluator, outcomes = gaussian_box_problem(0.3, 50, seed=4)
+        result = yield_l1(evaluator, outcomes, gradient="igat", max_iter=6, phases=2, refresh=refresh, refine=0)
+        assert not any(h.get("quasi_newton") for h in result.history)
+        counts[refresh] = result.simulations
+        if refresh == 0:
+            extra = result.simulations - 3 * outcomes.n  # the start: (n + 1)·N with n = 2
+            assert extra >= 0 and extra % outcomes.n == 0
+            trials = sum(1 for h in result.history if h.get("iteration", 0) > 0 and "rho" in h)
+            assert extra // outcomes.n >= trials  # trials, plus any special iterations
+            assert result.yield_estimate.value > result.history[0]["yield"]
+    assert counts[1] > counts[0]

@@ -137,6 +137,24 @@ def test_stage_weights_override_spec_weights() -> None:
     assert record["penalty_before"] == pytest.approx(4.0 * (violation / 3.0 + 0.01) ** 2)
 
 
+def test_protect_keeps_the_other_stages_passing_specs() -> None:
+    """Stage "gain" (b, c) must raise g = 2·b·1e6 + c/100 to 6, which needs c >= 400 even at b's bound;
+    c also raises p = a + c/400, which passes at the start (a = 1.9: p = 2.15) and breaks above c = 440.
+    Without protection the stage overshoots c and breaks p; with protect=1 the passing p is guarded, so
+    the stage lands in the narrow window c in [400, 440] with b at its bound, and its record names the guard."""
+    x0 = (1.9, -1e-6, 100.0)  # p = 2.15 passes, g = -1 fails, q = 9 passes
+    plain = staged_bfgs(AnalyticEvaluator(x0=x0), [STAGE_GQ], rounds=1, budget=400)
+    guarded = staged_bfgs(AnalyticEvaluator(x0=x0), [STAGE_GQ], rounds=1, budget=400, protect=1.0)
+    p_of = lambda x: x[0] + x[2] / 400  # noqa: E731
+    g_of = lambda x: 2 * x[1] * 1e6 + x[2] / 100  # noqa: E731
+    assert g_of(plain.x) >= 6 - 1e-6 and g_of(guarded.x) >= 6 - 1e-6
+    assert p_of(guarded.x) <= 3 + 1e-9, guarded.design
+    assert p_of(plain.x) > 3, plain.design
+    record = next(r for r in guarded.history if r["kind"] == "stage")
+    assert record["guards"] == ["p"] and record["passing"]["p"]
+    assert next(r for r in plain.history if r["kind"] == "stage")["guards"] == []
+
+
 # ---------------------------------------------------------------------------------------------- ngspice
 
 

@@ -15,7 +15,7 @@ Q measures, the Jacobian J = ∂R/∂x shape (N, Q, n). Spec errors and their gr
   secant conditions are kept and a linear response is reproduced exactly after n independent steps.
   When a step is nearly dependent on the recent ones, a *special iteration* simulates one point along
   the direction that the recent steps have not explored. A PAST refresh every ``refresh`` accepted
-  iterations bounds the drift.
+  iterations bounds the drift (``refresh=0``: PAST only at the start, as in Bandler et al. 1990).
 
 Perturbations are a fraction ``rel_step`` of each variable's range, flipped inward at a bound.
 """
@@ -184,7 +184,7 @@ class IGAT(_Base):
     def accept(self, x: np.ndarray, responses: np.ndarray) -> np.ndarray:
         assert self.jac is not None
         self.accepted += 1
-        if self.accepted % self.refresh == 0:
+        if self.refresh and self.accepted % self.refresh == 0:
             return self.start(x)[1]
         self.center, self.center_r = x.copy(), responses
         if len(x) > 1 and not self._last_independent:

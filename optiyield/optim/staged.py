@@ -15,7 +15,11 @@ stage sequence is repeated up to ``rounds`` times until every spec passes, the s
 spent, or a whole round changes nothing.
 
 A stage sees only its own specs, so it may break specs of other stages (raising W for gain raises the
-power); the next round's stages repair that when their variables can. When they cannot (a spec whose
+power); the next round's stages repair that when their variables can. With ``protect`` = p > 0 a stage
+also *guards* the specs of other stages that pass when it starts: each adds p·w_j·max(0, e_j)² to the
+stage objective (no margin, so a guard costs nothing while it passes), and the stage stops early only
+when its own specs pass and no guard is broken. That is what a designer does when fixing linearity
+without giving back the input match. When they cannot (a spec whose
 stage passes while another stage's spec fails for want of that stage's variables), the run stops
 with "no progress" and names the failing specs: the stage plan, not the optimizer, needs changing.
 
@@ -156,6 +160,7 @@ def staged_bfgs(
     margin: float = 0.01,
     max_iter: int = 30,
     check_regions: bool = True,
+    protect: float = 0.0,
 ) -> Result:
     """Optimize the nominal design stage by stage (see the module docstring).
 
@@ -164,7 +169,8 @@ def staged_bfgs(
     ``rounds`` caps the repetitions of the stage sequence, ``budget`` the simulations (samples, as
     counted by ``evaluator.counters.simulations``). ``step`` is the forward-difference step in
     normalised units, ``margin`` the target depth inside each bound in scaled error units,
-    ``max_iter`` the L-BFGS-B iterations per stage run. ``callback`` gets every history record.
+    ``max_iter`` the L-BFGS-B iterations per stage run. ``protect`` the guard weight factor of the other
+    stages' passing specs (0: a stage sees only its own specs). ``callback`` gets every history record.
     ``x0`` is the start design (default: the evaluator's start point).
 
     Returns a :class:`Result` with method ``staged-bfgs``, the final design, ``objective`` = total
@@ -248,8 +254,11 @@ def staged_bfgs(
                               x=design(x), skipped=True)
                 emit(record)
                 continue
+            guards = np.array([j for j, f in enumerate(model.functions) if protect > 0
+                               and f.measure not in stage.spec_names and e[j] <= 0], dtype=int)
+            record["guards"] = sorted({model.functions[j].measure for j in guards})
             x, e, nit, why = _run_stage(problem, x, e, active, rows, w, lower, span, step, margin, max_iter,
-                                        model, stage.spec_names)
+                                        model, stage.spec_names, guards, protect * base_weights[guards])
             runs += 1
             record.update(penalty_after=weighted_penalty(e[rows] + margin, w), objective=total(e),
                           passing=_passing(model, e), stage_simulations=problem.used - spent,
@@ -286,20 +295,27 @@ def staged_bfgs(
 
 def _run_stage(problem: _Problem, x: np.ndarray, e: np.ndarray, active: np.ndarray, rows: np.ndarray,
                w: np.ndarray, lower: np.ndarray, span: np.ndarray, step: float, margin: float, max_iter: int,
-               model: ErrorModel, specs: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int, str]:
+               model: ErrorModel, specs: Sequence[str], guards: np.ndarray | None = None,
+               guard_w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, str]:
     """One L-BFGS-B run over the ``active`` variables; returns (x, errors, iterations, why it stopped).
 
-    The result is the best evaluated point (lowest stage penalty); inactive entries of x are copied,
-    never recomputed, so they stay bit-identical.
+    The stage penalty is Σ w (e + margin)₊² over its ``rows`` plus Σ guard_w e₊² over the ``guards``
+    (error functions to keep passing). The result is the best evaluated point (lowest stage penalty);
+    inactive entries of x are copied, never recomputed, so they stay bit-identical.
     """
     upper = lower + span
+    guards = np.zeros(0, dtype=int) if guards is None else guards
+    guard_w = np.zeros(0) if guard_w is None else guard_w
+
+    def penalty(errors: np.ndarray) -> float:
+        return weighted_penalty(errors[rows] + margin, w) + weighted_penalty(errors[guards], guard_w)
 
     def point(u: np.ndarray) -> np.ndarray:
         xx = x.copy()
         xx[active] = np.clip(lower[active] + u * span[active], lower[active], upper[active])
         return xx
 
-    best = {"x": x, "e": e, "f": weighted_penalty(e[rows] + margin, w)}
+    best = {"x": x, "e": e, "f": penalty(e)}
 
     def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
         u = np.clip(u, 0.0, 1.0)
@@ -307,11 +323,11 @@ def _run_stage(problem: _Problem, x: np.ndarray, e: np.ndarray, active: np.ndarr
         us = np.vstack([u, u + np.diag(h)])
         points = np.vstack([point(ui) for ui in us])
         errs = problem.errors(points)
-        values = np.array([weighted_penalty(ei[rows] + margin, w) for ei in errs])
+        values = np.array([penalty(ei) for ei in errs])
         f0 = float(values[0])
         if f0 < best["f"]:
             best.update(x=points[0], e=errs[0], f=f0)
-        if all(_passing(model, errs[0])[s] for s in specs):
+        if all(_passing(model, errs[0])[s] for s in specs) and not np.any(errs[0][guards] > 0):
             best.update(x=points[0], e=errs[0], f=f0)
             raise _Stop("specs pass")
         return f0, (values[1:] - f0) / h

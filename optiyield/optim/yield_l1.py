@@ -116,9 +116,14 @@ def quasi_newton_refine(evaluator: Evaluator, provider, model: OneSidedL1Model, 
 
 
 def yield_l1(evaluator: Evaluator, outcomes: OutcomeSet, x0: np.ndarray | None = None, *, gradient: str = "igat",
-             max_iter: int = 30, phases: int = 2, radius: float = 0.1, refresh: int = 5,
+             max_iter: int = 30, phases: int = 2, radius: float = 0.1, refresh: int = 5, refine: int = 8,
              confidence: float = 0.95, callback: IterationCallback | None = None) -> Result:
-    """Maximise yield over ``outcomes`` by one-sided ℓ1 optimization in ``phases`` phases."""
+    """Maximise yield over ``outcomes`` by one-sided ℓ1 optimization in ``phases`` phases.
+
+    ``max_iter`` trust-region iterations per phase, starting from ``radius`` (fraction of each variable's
+    range); ``refresh``: IGAT's PAST refresh period (0 = only at the start); ``refine``: at most this many
+    quasi-Newton evaluations after each phase (0 = none; with PAST each costs a Jacobian).
+    """
     start_time = time.perf_counter()
     before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
     provider = make_provider(gradient, evaluator, outcomes, refresh=refresh)
@@ -139,7 +144,8 @@ def yield_l1(evaluator: Evaluator, outcomes: OutcomeSet, x0: np.ndarray | None =
         iterations += outcome.iterations
         history += outcome.history
         refined_x, refined_r, improved = quasi_newton_refine(
-            evaluator, provider, model, x, responses, radius=max(outcome.history[-1]["radius"], 0.02))
+            evaluator, provider, model, x, responses, radius=max(outcome.history[-1]["radius"], 0.02),
+            max_evaluations=refine) if refine > 0 else (x, responses, False)
         if improved:
             x, responses = refined_x, refined_r
             jacobian = provider.accept(x, responses)
