@@ -5,10 +5,16 @@ From Bandler's starting point, a minimax nominal design, then one-sided l1 yield
 outcomes (common random numbers). Prints the paper's Tables III/IV side by side with ours (design
 variables, yield with its 95 % interval, iterations, simulations, wall time), saves histograms of
 conversion gain and spectral purity before and after (the paper's Figs. 3 and 4) and writes a markdown
-summary (docs/doubler.md by default).
+summary (docs/doubler_results.md by default; docs/doubler.md discusses it).
 
-    python experiments/bandler_doubler.py [--outcomes 500] [--max-iter 20] [--minimax-iter 10]
-        [--figures DIR] [--markdown FILE] [--json FILE]
+    python experiments/bandler_doubler.py [--outcomes 500] [--max-iter N] [--past-max-iter 3]
+        [--minimax-iter N] [--methods igat,past] [--figures DIR] [--markdown FILE] [--json FILE]
+
+The optimizer settings are the spec's ``run.steps`` (the minimax step and the ``yield: l1`` step: its
+iterations per phase, phases, starting trust region, IGAT refresh and quasi-Newton polish); the same
+yield settings are used for IGAT and PAST, except that PAST stops after ``--past-max-iter`` iterations
+per phase (its accepted iterations cost n·N simulations each). ``--max-iter`` and ``--minimax-iter`` override the
+iteration counts (the test suite's 20-outcome smoke run uses them).
 
 ``--json`` writes ``yield_start``, ``yield_igat``, ``yield_past`` (fractions), ``sims_igat``,
 ``sims_past``, ``outcomes`` and, for information, ``minimax``, ``igat`` and ``past`` detail records.
@@ -90,6 +96,27 @@ def save_histograms(before: dict[str, np.ndarray], after: dict[str, dict[str, np
     return paths
 
 
+def sims_to_target(history: list[dict[str, Any]], target: float, offset: int = 0) -> int | None:
+    """Simulations spent when the journaled yield first reached ``target`` (None if it never did)."""
+    for entry in history:
+        if entry.get("yield") is not None and entry["yield"] >= target:
+            return int(entry["simulations"]) - offset
+    return None
+
+
+def progress(console: Console, method: str):  # noqa: ANN201 - an IterationCallback
+    """A callback printing one line per trust-region iteration (yield, simulations so far)."""
+    start = time.perf_counter()
+
+    def line(entry: dict[str, Any]) -> None:
+        console.print(f"  {method} {entry.get('step', '')} it {entry.get('iteration')}: yield "
+                      f"{entry.get('yield', float('nan')):.1%}, U {entry.get('objective', float('nan')):.3g}, "
+                      f"{'accepted' if entry.get('accepted') else 'rejected'}, {entry.get('simulations')} "
+                      f"simulations, {time.perf_counter() - start:.0f} s", highlight=False)
+
+    return line
+
+
 def _fmt(value: object, digits: int = 3) -> str:
     if value is None:
         return "n/a"
@@ -103,12 +130,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spec", type=Path, default=ROOT / "specs" / "doubler_5ghz.yaml")
     parser.add_argument("--outcomes", type=int, default=500, help="outcomes (common random numbers)")
-    parser.add_argument("--max-iter", type=int, default=20, help="l1 iterations per method (all phases)")
-    parser.add_argument("--minimax-iter", type=int, default=10)
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help="l1 trust-region iterations per phase (default: the spec's yield step)")
+    parser.add_argument("--past-max-iter", type=int, default=3,
+                        help="PAST's iterations per phase (each accepted one costs n*N simulations; the "
+                             "default keeps the 500-outcome run within 30 minutes on 2 cores)")
+    parser.add_argument("--minimax-iter", type=int, default=None, help="default: the spec's minimax step")
     parser.add_argument("--methods", default="igat,past", help="comma-separated gradient providers")
     parser.add_argument("--figures", type=Path, default=ROOT / "out" / "bandler_doubler")
-    parser.add_argument("--markdown", type=Path, default=None, help="markdown summary (none by default)")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "doubler_results.md",
+                        help="markdown summary (default docs/doubler_results.md)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--target-yield", type=float, default=0.65,
+                        help="report the simulations each method spent until its yield first reached this")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
@@ -118,9 +152,18 @@ def main() -> None:
     outcomes = OutcomeSet.draw(spec.model, args.outcomes, spec.run.sampler, spec.run.seed)
     console = Console(width=150)
 
+    nominal_step = next(s for s in spec.run.steps if s.kind == "nominal")
+    yield_step = next(s for s in spec.run.steps if s.kind == "yield")
+    minimax_iter = args.minimax_iter or nominal_step.max_iter
+    max_iter = args.max_iter or yield_step.max_iter
+    console.print(f"{spec.name}: {args.outcomes} outcomes; minimax ({nominal_step.gradient}, {minimax_iter} "
+                  f"iterations), then one-sided l1: {yield_step.phases} phases x {max_iter} iterations, trust "
+                  f"region {yield_step.trust_region}, IGAT refresh {yield_step.refresh or 'never'}, "
+                  f"quasi-Newton polish {yield_step.refine or 'off'}")
+
     t0 = time.perf_counter()
     mm_eval = Evaluator(spec, engine)
-    mm = minimax(mm_eval, gradient="past", max_iter=args.minimax_iter)
+    mm = minimax(mm_eval, gradient=nominal_step.gradient, max_iter=minimax_iter, radius=nominal_step.trust_region)
     start_yield, before = yield_at(Evaluator(spec, engine), mm.x, outcomes, confidence)
     console.print(f"minimax: {mm.iterations} iterations, {mm.simulations} simulations, "
                   f"{time.perf_counter() - t0:.0f} s; yield {start_yield.value:.1%}")
@@ -132,14 +175,19 @@ def main() -> None:
     after: dict[str, dict[str, np.ndarray]] = {}
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
         evaluator = Evaluator(spec, engine)
-        result = yield_l1(evaluator, outcomes, mm.x, gradient=method, max_iter=args.max_iter, phases=2,
-                          confidence=confidence)
+        sims_before = evaluator.counters.simulations
+        iterations = min(max_iter, args.past_max_iter) if method == "past" else max_iter
+        result = yield_l1(evaluator, outcomes, mm.x, gradient=method, max_iter=iterations,
+                          phases=yield_step.phases, radius=yield_step.trust_region, refresh=yield_step.refresh,
+                          refine=yield_step.refine, confidence=confidence, callback=progress(console, method))
         est, values = yield_at(Evaluator(spec, engine), result.x, outcomes, confidence)
         after[f"after l1 ({method.upper()})"] = values
         rows[method] = {"design": result.design, "yield": est.value, "yield_low": est.low,
                         "yield_high": est.high, "iterations": result.iterations,
                         "simulations": result.simulations, "wall_seconds": result.wall_seconds,
-                        "status": result.status}
+                        "status": result.status,
+                        "sims_to_target": sims_to_target(result.history, args.target_yield, sims_before),
+                        "trace": [(h["simulations"] - sims_before, h.get("yield")) for h in result.history]}
         console.print(f"{method}: {result.iterations} iterations, {result.simulations} simulations, "
                       f"{result.wall_seconds:.0f} s; yield {est.value:.1%}")
 
@@ -165,6 +213,10 @@ def main() -> None:
             cells += [_fmt(PAPER[name][key]), str(row[key])]
         table.add_row(key if key == "iterations" else "simulations (circuit evaluations)", *cells)
     cells = []
+    for name, row in rows.items():
+        cells += ["n/a", "" if name == "minimax" else _fmt(row["sims_to_target"])]
+    table.add_row(f"simulations to {args.target_yield:.0%} yield", *cells)
+    cells = []
     for row in rows.values():
         cells += ["n/a", f"{row['wall_seconds']:.0f} s"]
     table.add_row("wall time", *cells)
@@ -180,16 +232,31 @@ def main() -> None:
                "yield_igat": rows.get("igat", {}).get("yield"), "yield_past": rows.get("past", {}).get("yield"),
                "sims_igat": rows.get("igat", {}).get("simulations"),
                "sims_past": rows.get("past", {}).get("simulations"),
+               "target_yield": args.target_yield,
+               "sims_to_target_igat": rows.get("igat", {}).get("sims_to_target"),
+               "sims_to_target_past": rows.get("past", {}).get("sims_to_target"),
                "total_wall_seconds": time.perf_counter() - t0, **rows}
     if args.json:
         args.json.write_text(json.dumps(payload, indent=2, default=float) + "\n")
     if args.markdown:
-        lines = [f"| | paper | ours ({args.outcomes} outcomes) | our simulations | our iterations |",
-                 "|---|---|---|---|---|"]
+        lines = ["# Bandler doubler reproduction: measured result", "",
+                 f"Written by `python experiments/bandler_doubler.py --outcomes {args.outcomes}` "
+                 f"({payload['total_wall_seconds'] / 60:.1f} min on this machine). docs/doubler.md explains it.",
+                 "",
+                 f"| | paper yield | ours ({args.outcomes} outcomes, 95 % interval) | our iterations | "
+                 f"our simulations | ours to {args.target_yield:.0%} | wall |",
+                 "|---|---|---|---|---|---|---|"]
         for name, row in rows.items():
+            to_target = "" if name == "minimax" else _fmt(row.get("sims_to_target"))
             lines.append(f"| {name} | {PAPER[name]['yield']:.1%} | {row['yield']:.1%} "
-                         f"[{row['yield_low']:.1%}, {row['yield_high']:.1%}] | {row['simulations']} | "
-                         f"{row['iterations']} |")
+                         f"[{row['yield_low']:.1%}, {row['yield_high']:.1%}] | {row['iterations']} | "
+                         f"{row['simulations']} | {to_target} | {row['wall_seconds']:.0f} s |")
+        lines.append("")
+        lines.append("| design variable | " + " | ".join(rows) + " |")
+        lines.append("|---|" + "---|" * len(rows))
+        for var, (label, scale, unit) in VARIABLES.items():
+            lines.append(f"| {label} ({unit}) | " + " | ".join(f"{row['design'][var] * scale:.4g}"
+                                                          for row in rows.values()) + " |")
         args.markdown.write_text("\n".join(lines) + "\n")
 
 

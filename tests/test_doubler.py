@@ -67,3 +67,32 @@ def test_twenty_outcome_yield_through_ngspice(spec) -> None:
     count = int(passes(responses.errors(evaluator.errors)[0]).sum())
     expected = int(np.sum((responses.values["conv_gain"][0] >= 2.5) & (purity >= 20)))
     assert count == expected
+
+
+def test_bandler_experiment_twenty_outcome_smoke(tmp_path) -> None:
+    """The reproduction script end to end on 20 outcomes through ngspice: minimax, then one-sided l1 with
+    IGAT and with PAST on the same outcomes; the JSON keys of the issue, histograms and the markdown table.
+    Each method returns the best phase's design on the common outcomes, so neither loses yield."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, str(root / "experiments" / "bandler_doubler.py"), "--outcomes", "20", "--max-iter", "2",
+         "--past-max-iter", "1", "--minimax-iter", "3", "--json", str(out), "--figures", str(tmp_path / "fig"),
+         "--markdown", str(tmp_path / "summary.md")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["outcomes"] == 20
+    for key in ("yield_start", "yield_igat", "yield_past"):
+        assert 0.0 <= data[key] <= 1.0
+        assert data[key] * 20 == pytest.approx(round(data[key] * 20))  # a count of the 20 outcomes
+    assert data["yield_igat"] >= data["yield_start"] and data["yield_past"] >= data["yield_start"]
+    # PAST's accepted iterations cost (n + 1) * N = 140 samples, IGAT's 20: PAST's start Jacobian alone is 140
+    assert data["sims_igat"] >= 140 and data["sims_past"] >= 140
+    assert (tmp_path / "fig" / "doubler_conv_gain_hist.png").stat().st_size > 0
+    assert (tmp_path / "fig" / "doubler_purity_hist.png").stat().st_size > 0
+    assert "| igat |" in (tmp_path / "summary.md").read_text()
