@@ -16,9 +16,10 @@ spent, or a whole round changes nothing.
 
 A stage sees only its own specs, so it may break specs of other stages (raising W for gain raises the
 power); the next round's stages repair that when their variables can. With ``protect`` = p > 0 a stage
-also *guards* the specs of other stages that pass when it starts: each adds p·w_j·max(0, e_j)² to the
-stage objective (no margin, so a guard costs nothing while it passes), and the stage stops early only
-when its own specs pass and no guard is broken. That is what a designer does when fixing linearity
+also *guards* the specs of other stages that pass when it starts: each adds p·w_j·max(0, e_j + margin)²
+to the stage objective (with the same margin, so a guard that passes with room costs nothing, and one
+at its bound is held just inside it), and the stage stops early only when its own specs pass and no
+guard is broken. That is what a designer does when fixing linearity
 without giving back the input match. When they cannot (a spec whose
 stage passes while another stage's spec fails for want of that stage's variables), the run stops
 with "no progress" and names the failing specs: the stage plan, not the optimizer, needs changing.
@@ -299,8 +300,8 @@ def _run_stage(problem: _Problem, x: np.ndarray, e: np.ndarray, active: np.ndarr
                guard_w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, str]:
     """One L-BFGS-B run over the ``active`` variables; returns (x, errors, iterations, why it stopped).
 
-    The stage penalty is Σ w (e + margin)₊² over its ``rows`` plus Σ guard_w e₊² over the ``guards``
-    (error functions to keep passing). The result is the best evaluated point (lowest stage penalty);
+    The stage penalty is Σ w (e + margin)₊² over its ``rows`` plus Σ guard_w (e + margin)₊² over the
+    ``guards`` (error functions to keep passing). The result is the best evaluated point (lowest stage penalty);
     inactive entries of x are copied, never recomputed, so they stay bit-identical.
     """
     upper = lower + span
@@ -308,7 +309,7 @@ def _run_stage(problem: _Problem, x: np.ndarray, e: np.ndarray, active: np.ndarr
     guard_w = np.zeros(0) if guard_w is None else guard_w
 
     def penalty(errors: np.ndarray) -> float:
-        return weighted_penalty(errors[rows] + margin, w) + weighted_penalty(errors[guards], guard_w)
+        return weighted_penalty(errors[rows] + margin, w) + weighted_penalty(errors[guards] + margin, guard_w)
 
     def point(u: np.ndarray) -> np.ndarray:
         xx = x.copy()
