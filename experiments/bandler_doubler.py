@@ -109,6 +109,10 @@ def progress(console: Console, method: str):  # noqa: ANN201 - an IterationCallb
     start = time.perf_counter()
 
     def line(entry: dict[str, Any]) -> None:
+        if entry.get("event"):
+            console.print(f"  {method} {entry.get('step', '')} it {entry.get('iteration')}: {entry['event']}, "
+                          f"{entry.get('simulations')} simulations", highlight=False)
+            return
         console.print(f"  {method} {entry.get('step', '')} it {entry.get('iteration')}: yield "
                       f"{entry.get('yield', float('nan')):.1%}, U {entry.get('objective', float('nan')):.3g}, "
                       f"{'accepted' if entry.get('accepted') else 'rejected'}, {entry.get('simulations')} "
@@ -159,7 +163,7 @@ def main() -> None:
     console.print(f"{spec.name}: {args.outcomes} outcomes; minimax ({nominal_step.gradient}, {minimax_iter} "
                   f"iterations), then one-sided l1: {yield_step.phases} phases x {max_iter} iterations, trust "
                   f"region {yield_step.trust_region}, IGAT refresh {yield_step.refresh or 'never'}, "
-                  f"quasi-Newton polish {yield_step.refine or 'off'}")
+                  f"quasi-Newton polish {yield_step.refine or 'off'}, stall restart {yield_step.stall_restart}")
 
     t0 = time.perf_counter()
     mm_eval = Evaluator(spec, engine)
@@ -179,7 +183,8 @@ def main() -> None:
         iterations = min(max_iter, args.past_max_iter) if method == "past" else max_iter
         result = yield_l1(evaluator, outcomes, mm.x, gradient=method, max_iter=iterations,
                           phases=yield_step.phases, radius=yield_step.trust_region, refresh=yield_step.refresh,
-                          refine=yield_step.refine, confidence=confidence, callback=progress(console, method))
+                          refine=yield_step.refine, stall_restart=yield_step.stall_restart, confidence=confidence,
+                          callback=progress(console, method))
         est, values = yield_at(Evaluator(spec, engine), result.x, outcomes, confidence)
         after[f"after l1 ({method.upper()})"] = values
         rows[method] = {"design": result.design, "yield": est.value, "yield_low": est.low,

@@ -196,11 +196,13 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
             result = _propose(spec, evaluator, step, out)
         elif step.kind == "nominal":
             result = minimax(evaluator, x, gradient=step.gradient, max_iter=step.max_iter,
-                             radius=step.trust_region, refresh=step.refresh, callback=journal, until=step.until)
+                             radius=step.trust_region, refresh=step.refresh, callback=journal, until=step.until,
+                             stall_restart=step.stall_restart)
         elif step.kind == "yield":
             result = yield_l1(evaluator, outcomes, x, gradient=step.gradient, max_iter=step.max_iter,
                               phases=step.phases, radius=step.trust_region, refresh=step.refresh,
-                              refine=step.refine, confidence=run.confidence, callback=journal)
+                              refine=step.refine, stall_restart=step.stall_restart, confidence=run.confidence,
+                              callback=journal)
         elif step.kind == "staged":
             from optiyield.optim.staged import staged_bfgs
 

@@ -204,6 +204,7 @@ class Step(_Frozen):
     refresh: int = Field(5, ge=0)
     refine: int = Field(8, ge=0)
     protect: float = Field(0.0, ge=0)
+    stall_restart: bool = False
     until: Literal["converged", "feasible"] = "converged"
 
     @model_validator(mode="before")

@@ -12,7 +12,8 @@ from optiyield.objective import ErrorModel, alpha_weights, generalized_l1, one_s
 from optiyield.optim.evaluator import Counters, Responses
 from optiyield.optim.gradients import IGAT, PAST, Central
 from optiyield.optim.minimax import minimax
-from optiyield.optim.yield_l1 import yield_l1
+from optiyield.optim.trust_region import run_trust_region
+from optiyield.optim.yield_l1 import OneSidedL1Model, yield_l1
 from optiyield.spec import SpecBound
 from optiyield.stats.variation import Draw, OutcomeSet, StatisticalModel
 
@@ -206,3 +207,27 @@ def test_igat_refresh_zero_never_recomputes_past_and_refine_zero_skips_the_polis
             assert extra // outcomes.n >= trials  # trials, plus any special iterations
             assert result.yield_estimate.value > result.history[0]["yield"]
     assert counts[1] > counts[0]
+
+
+def test_igat_stall_restart_recomputes_the_jacobian_once_per_accepted_point():
+    """With stall_restart, an IGAT stall (the LP predicts no decrease, or the radius collapses) gets one PAST
+    Jacobian (n·N simulations) and the starting radius back; a second stall without an accepted step ends
+    the phase. Without it, the first stall ends the phase. A zeroed (useless) Jacobian forces the stall."""
+    evaluator, outcomes = gaussian_box_problem(0.3, 40, seed=6)
+    for restart in (False, True):
+        provider = IGAT(evaluator, outcomes, refresh=0)
+        x = evaluator.x0.copy()
+        responses, jacobian = provider.start(x)
+        jacobian[:] = 0.0  # the LP predicts no decrease: a stall at the first iteration
+        model = OneSidedL1Model(evaluator.errors, np.ones(outcomes.n))
+        before = evaluator.counters.simulations
+        outcome = run_trust_region(evaluator, provider, model, x, max_iter=40, radius=0.1,
+                                   start=(responses, jacobian), stall_restart=restart)
+        events = [h for h in outcome.history if h.get("event", "").startswith("restart")]
+        if not restart:
+            assert events == [] and provider.restarts == 0
+            assert evaluator.counters.simulations == before  # nothing predicted, nothing simulated
+        else:
+            assert len(events) >= 1 and provider.restarts == len(events)
+            assert evaluator.counters.simulations - before >= 2 * outcomes.n  # the n·N PAST columns
+            assert model.value(outcome.responses) < model.value(responses)  # the fresh Jacobian made progress

@@ -133,6 +133,7 @@ class IGAT(_Base):
         self.directions: list[np.ndarray] = []  # recent steps, scaled to unit variable ranges
         self.accepted = 0
         self.special_iterations = 0
+        self.restarts = 0
         self.broyden_updates = 0
         self._last_independent = True
 
@@ -141,6 +142,15 @@ class IGAT(_Base):
         self.center, self.center_r, self.jac = x.copy(), r, jac
         self.directions = []
         return r, jac
+
+    def restart(self, x: np.ndarray, responses: np.ndarray) -> np.ndarray:
+        """A fresh PAST Jacobian at the accepted point ``x`` (n·N simulations; its responses are known),
+        with the Broyden history cleared; used when the trust region stalls on a stale Jacobian."""
+        _, jac = self._finite_difference(x, responses, central=False)
+        self.center, self.center_r, self.jac = x.copy(), responses, jac
+        self.directions = []
+        self.restarts += 1
+        return jac
 
     def _scaled(self, dx: np.ndarray) -> np.ndarray:
         return dx / np.maximum(self.evaluator.upper - self.evaluator.lower, 1e-300)

@@ -55,8 +55,11 @@ class MinimaxModel:
 
 def minimax(evaluator: Evaluator, x0: np.ndarray | None = None, *, gradient: str = "past", max_iter: int = 30,
             radius: float = 0.1, refresh: int = 5, callback: IterationCallback | None = None,
-            until: str = "converged") -> Result:
+            until: str = "converged", stall_restart: bool = False) -> Result:
     """Minimax nominal design from ``x0`` (default: the spec's start point).
+
+    ``stall_restart``: with IGAT, a stall gets one fresh PAST Jacobian before it counts as convergence
+    (:func:`~optiyield.optim.trust_region.run_trust_region`).
 
     ``until="feasible"`` stops at the first iterate meeting every spec (objective ≤ 0); the start is
     then simulated alone first, so a start that already meets every spec costs one simulation."""
@@ -79,7 +82,8 @@ def minimax(evaluator: Evaluator, x0: np.ndarray | None = None, *, gradient: str
     provider = make_provider(gradient, evaluator, None, refresh=refresh)
     outcome = run_trust_region(
         evaluator, provider, model, x_start, max_iter=max_iter, radius=radius,
-        record=lambda r: {"margins": model.margins(r)}, callback=callback, label="minimax", target=target)
+        record=lambda r: {"margins": model.margins(r)}, callback=callback, label="minimax", target=target,
+        stall_restart=stall_restart)
     return Result(
         method=f"minimax ({provider.name})", x=outcome.x, design=evaluator.design(outcome.x),
         objective=outcome.value, yield_estimate=None, history=outcome.history, iterations=outcome.iterations,

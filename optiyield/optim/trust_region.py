@@ -76,12 +76,17 @@ def run_trust_region(
     min_radius: float = 1e-4,
     rtol: float = 1e-6,
     target: float | None = None,
+    stall_restart: bool = False,
 ) -> TrustRegionOutcome:
     """Iterate from ``x0``: linearise (provider), solve the subproblem, simulate the trial, accept or
     shrink. ``start`` gives responses and Jacobian at x0 if already known; ``record`` adds
     per-iteration figures (e.g. the yield) computed from responses. With ``target``, stop as soon as an
     accepted iterate's objective is ≤ target (its Jacobian is then not recomputed); the start is not
-    checked (a caller that wants that checks it before paying for the start's Jacobian, as minimax does)."""
+    checked (a caller that wants that checks it before paying for the start's Jacobian, as minimax does).
+    With ``stall_restart`` and a provider whose Jacobian is approximate (one with a ``restart`` method:
+    IGAT), a trust region that shrinks below its minimum, or a model that predicts no decrease, first
+    gets a fresh finite-difference Jacobian at the current point and the starting radius back, once per
+    accepted point; only a second stall without an accepted step ends the run."""
     span = evaluator.upper - evaluator.lower
     x = evaluator.clip(np.asarray(x0, dtype=float))
     responses, jacobian = start if start is not None else provider.start(x)
@@ -100,12 +105,20 @@ def run_trust_region(
 
     note(0, accepted=True)
     iteration = 0
+    initial_radius = radius
+    restart = getattr(provider, "restart", None)  # IGAT: its Jacobian is approximate
+    restarted = False  # a restart since the last accepted step
     for iteration in range(1, max_iter + 1):
         lower = np.maximum(evaluator.lower - x, -radius * span)
         upper = np.minimum(evaluator.upper - x, radius * span)
         step, predicted = model.solve(responses, jacobian, x, lower, upper)
         decrease = value - predicted
         if decrease <= rtol * max(1.0, abs(value)):
+            if stall_restart and restart is not None and not restarted:
+                jacobian = restart(x, responses)
+                radius, restarted = initial_radius, True
+                note(iteration, accepted=False, event="restart: finite-difference Jacobian (no predicted decrease)")
+                continue
             status = "converged: the linearised model predicts no further decrease"
             iteration -= 1
             break
@@ -122,6 +135,7 @@ def run_trust_region(
         if accepted:
             x, responses, value = trial_x, trial_r, trial_value
             jacobian = provider.accept(x, responses)
+            restarted = False
         at_boundary = np.max(np.abs(step) / np.where(span > 0, span, 1.0)) > 0.9 * radius
         if rho < 0.25:
             radius *= 0.25
@@ -129,6 +143,11 @@ def run_trust_region(
             radius = min(2.0 * radius, 1.0)
         note(iteration, accepted=bool(accepted), rho=float(rho), predicted=float(predicted))
         if radius < min_radius:
+            if stall_restart and restart is not None and not restarted:
+                jacobian = restart(x, responses)
+                radius, restarted = initial_radius, True
+                note(iteration, accepted=False, event="restart: finite-difference Jacobian after a stall")
+                continue
             status = "converged: trust region below its minimum"
             break
     return TrustRegionOutcome(x=x, responses=responses, jacobian=jacobian, value=value,

@@ -117,12 +117,14 @@ def quasi_newton_refine(evaluator: Evaluator, provider, model: OneSidedL1Model, 
 
 def yield_l1(evaluator: Evaluator, outcomes: OutcomeSet, x0: np.ndarray | None = None, *, gradient: str = "igat",
              max_iter: int = 30, phases: int = 2, radius: float = 0.1, refresh: int = 5, refine: int = 8,
-             confidence: float = 0.95, callback: IterationCallback | None = None) -> Result:
+             stall_restart: bool = False, confidence: float = 0.95,
+             callback: IterationCallback | None = None) -> Result:
     """Maximise yield over ``outcomes`` by one-sided ℓ1 optimization in ``phases`` phases.
 
     ``max_iter`` trust-region iterations per phase, starting from ``radius`` (fraction of each variable's
     range); ``refresh``: IGAT's PAST refresh period (0 = only at the start); ``refine``: at most this many
-    quasi-Newton evaluations after each phase (0 = none; with PAST each costs a Jacobian).
+    quasi-Newton evaluations after each phase (0 = none; with PAST each costs a Jacobian);
+    ``stall_restart``: when IGAT's trust region collapses, recompute its Jacobian by PAST once and go on.
     """
     start_time = time.perf_counter()
     before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
@@ -139,7 +141,7 @@ def yield_l1(evaluator: Evaluator, outcomes: OutcomeSet, x0: np.ndarray | None =
         model = OneSidedL1Model(evaluator.errors, alpha, confidence)
         outcome = run_trust_region(
             evaluator, provider, model, x, max_iter=max_iter, radius=radius, start=(responses, jacobian),
-            record=model.record, callback=callback, label=f"yield phase {phase}")
+            record=model.record, callback=callback, label=f"yield phase {phase}", stall_restart=stall_restart)
         x, responses, jacobian, value = outcome.x, outcome.responses, outcome.jacobian, outcome.value
         iterations += outcome.iterations
         history += outcome.history
