@@ -96,12 +96,10 @@ def save_histograms(before: dict[str, np.ndarray], after: dict[str, dict[str, np
     return paths
 
 
-def sims_to_target(history: list[dict[str, Any]], target: float, offset: int = 0) -> int | None:
-    """Simulations spent when the journaled yield first reached ``target`` (None if it never did)."""
-    for entry in history:
-        if entry.get("yield") is not None and entry["yield"] >= target:
-            return int(entry["simulations"]) - offset
-    return None
+def sims_to_target(trace: list[tuple[int, float | None]], target: float) -> int | None:
+    """Simulations spent when the journaled yield first reached ``target`` (None if it never did), from a
+    trace of (simulations, yield) per journal entry."""
+    return next((sims for sims, value in trace if value is not None and value >= target), None)
 
 
 def progress(console: Console, method: str):  # noqa: ANN201 - an IterationCallback
@@ -185,14 +183,14 @@ def main() -> None:
                           phases=yield_step.phases, radius=yield_step.trust_region, refresh=yield_step.refresh,
                           refine=yield_step.refine, stall_restart=yield_step.stall_restart, confidence=confidence,
                           callback=progress(console, method))
+        trace = [(h["simulations"] - sims_before, h.get("yield")) for h in result.history]
         est, values = yield_at(Evaluator(spec, engine), result.x, outcomes, confidence)
         after[f"after l1 ({method.upper()})"] = values
         rows[method] = {"design": result.design, "yield": est.value, "yield_low": est.low,
                         "yield_high": est.high, "iterations": result.iterations,
                         "simulations": result.simulations, "wall_seconds": result.wall_seconds,
-                        "status": result.status,
-                        "sims_to_target": sims_to_target(result.history, args.target_yield, sims_before),
-                        "trace": [(h["simulations"] - sims_before, h.get("yield")) for h in result.history]}
+                        "status": result.status, "trace": trace,
+                        "sims_to_target": sims_to_target(trace, args.target_yield)}
         console.print(f"{method}: {result.iterations} iterations, {result.simulations} simulations, "
                       f"{result.wall_seconds:.0f} s; yield {est.value:.1%}")
 

@@ -2,8 +2,9 @@
 
 The testbench's ``iip3`` is an estimate from the single-tone gain compression of code 0 (a memoryless
 cubic: docs/circuits.md, VGA). This script measures the IIP3 the classical way at the same design: two
-tones f0 ± Δ of equal available power at port 1, a transient over whole common periods, and the FFT of
-the output and of the delivered input. IIP3 (referred to the power delivered per tone, like the
+tones f0 ± Δ of equal available power at port 1, a transient over whole common periods, and the
+Fourier coefficients (optiyield.measure.tran, as harmonics of Δ) of the output and of the delivered
+input. IIP3 (referred to the power delivered per tone, like the
 estimate) = P_in + (P_fund,out − P_IM3,out)/2, at a drive 20 dB or more below the estimated IIP3, and it
 prints both side by side.
 
@@ -29,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from optiyield.measure import tran  # noqa: E402
 from optiyield.optim.evaluator import Evaluator  # noqa: E402
 from optiyield.sim.engine import Engine  # noqa: E402
 from optiyield.sim.rawfile import read_raw  # noqa: E402
@@ -56,20 +58,6 @@ def two_tone_netlist(design: dict[str, float], pin_dbm: float) -> str:
     return net
 
 
-def tone_powers(time: np.ndarray, v: np.ndarray, i: np.ndarray | None, window: float) -> dict[float, float]:
-    """Power (W) at f0 ± DF and f0 ± 3 DF over the last ``window`` seconds: into 50 ohm for a voltage
-    alone, or Re(V I*)/2 for a voltage and the current into the node."""
-    n = 8192
-    grid = np.linspace(time[-1] - window, time[-1], n, endpoint=False)
-    vv = np.fft.rfft(np.interp(grid, time, v)) * 2 / n
-    ii = None if i is None else np.fft.rfft(np.interp(grid, time, i)) * 2 / n
-    out = {}
-    for f in (F0 - 3 * DF, F0 - DF, F0 + DF, F0 + 3 * DF):
-        k = int(round(f * window))
-        out[f] = abs(vv[k]) ** 2 / (2 * 50) if ii is None else 0.5 * float(np.real(vv[k] * np.conj(ii[k])))
-    return out
-
-
 def main() -> None:
     """Simulate, measure, print and optionally write the comparison."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,12 +81,14 @@ def main() -> None:
             raise SystemExit(f"ngspice failed: {proc.stdout[-800:]}{proc.stderr[-800:]}")
         plot = next(p for p in read_raw(Path(tmp) / "out.raw") if p.kind == "tran")
     t = np.real(plot["time"])
-    window = 2 / DF
-    out = tone_powers(t, np.real(plot["v(out)"]), None, window)
-    v_in, v_src = np.real(plot["v(in)"]), np.real(plot["v(src)"])
-    delivered = tone_powers(t, v_in, (v_src - v_in) / 50.0, window)
-    dbm = {f: 10 * np.log10(max(p, 1e-30) / 1e-3) for f, p in out.items()}
-    p_in = 10 * np.log10(np.mean([delivered[F0 - DF], delivered[F0 + DF]]) / 1e-3)
+    v_out, v_in, v_src = (np.real(plot[name]) for name in ("v(out)", "v(in)", "v(src)"))
+    # the tones and IM3 products are harmonics of DF, over the last 2 common periods
+    tones = {f: int(round(f / DF)) for f in (F0 - 3 * DF, F0 - DF, F0 + DF, F0 + 3 * DF)}
+    dbm = {f: float(tran.to_dbm(tran.harmonic_power(t, v_out, 50.0, DF, periods=2, harmonic=k))[0])
+           for f, k in tones.items()}
+    delivered = [float(tran.delivered_power(t, v_in, (v_src - v_in) / 50.0, DF, periods=2, harmonic=tones[f])[0])
+                 for f in (F0 - DF, F0 + DF)]
+    p_in = float(tran.to_dbm(np.mean(delivered)))
     fund = np.mean([dbm[F0 - DF], dbm[F0 + DF]])
     im3 = np.mean([dbm[F0 - 3 * DF], dbm[F0 + 3 * DF]])
     iip3 = p_in + (fund - im3) / 2

@@ -138,19 +138,21 @@ class IGAT(_Base):
         self._last_independent = True
 
     def start(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r, jac = self._finite_difference(x, None, central=False)
-        self.center, self.center_r, self.jac = x.copy(), r, jac
-        self.directions = []
-        return r, jac
+        return self._recenter(x, None)
 
     def restart(self, x: np.ndarray, responses: np.ndarray) -> np.ndarray:
         """A fresh PAST Jacobian at the accepted point ``x`` (n·N simulations; its responses are known),
         with the Broyden history cleared; used when the trust region stalls on a stale Jacobian."""
-        _, jac = self._finite_difference(x, responses, central=False)
-        self.center, self.center_r, self.jac = x.copy(), responses, jac
-        self.directions = []
         self.restarts += 1
-        return jac
+        return self._recenter(x, responses)[1]
+
+    def _recenter(self, x: np.ndarray, responses: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """PAST responses and Jacobian at ``x`` (``responses`` when already known) as the new center,
+        with the Broyden history cleared."""
+        r, jac = self._finite_difference(x, responses, central=False)
+        self.center, self.center_r, self.jac = x.copy(), r, jac
+        self.directions = []
+        return r, jac
 
     def _scaled(self, dx: np.ndarray) -> np.ndarray:
         return dx / np.maximum(self.evaluator.upper - self.evaluator.lower, 1e-300)

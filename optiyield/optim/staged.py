@@ -19,10 +19,10 @@ power); the next round's stages repair that when their variables can. With ``pro
 also *guards* the specs of other stages that pass when it starts: each adds p·w_j·max(0, e_j + margin)²
 to the stage objective (with the same margin, so a guard that passes with room costs nothing, and one
 at its bound is held just inside it), and the stage stops early only when its own specs pass and no
-guard is broken. That is what a designer does when fixing linearity
-without giving back the input match. When they cannot (a spec whose
-stage passes while another stage's spec fails for want of that stage's variables), the run stops
-with "no progress" and names the failing specs: the stage plan, not the optimizer, needs changing.
+guard is broken. That is what a designer does when fixing linearity without giving back the input
+match. When the next round's stages cannot repair a spec (a spec whose stage passes while another
+stage's spec fails for want of that stage's variables), the run stops with "no progress" and names
+the failing specs: the stage plan, not the optimizer, needs changing.
 
 Gradients are forward differences in u (step ``step``, backwards at the upper bound) and the k + 1
 points of one gradient go to the evaluator as ONE request, i.e. one batched engine call.

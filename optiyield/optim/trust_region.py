@@ -106,18 +106,26 @@ def run_trust_region(
     note(0, accepted=True)
     iteration = 0
     initial_radius = radius
-    restart = getattr(provider, "restart", None)  # IGAT: its Jacobian is approximate
+    restart = getattr(provider, "restart", None) if stall_restart else None  # IGAT: approximate Jacobian
     restarted = False  # a restart since the last accepted step
+
+    def restart_after_stall(why: str) -> bool:
+        """On a stall, take a fresh Jacobian and the starting radius, once per accepted point."""
+        nonlocal jacobian, radius, restarted
+        if restart is None or restarted:
+            return False
+        jacobian = restart(x, responses)
+        radius, restarted = initial_radius, True
+        note(iteration, accepted=False, event=f"restart: finite-difference Jacobian ({why})")
+        return True
+
     for iteration in range(1, max_iter + 1):
         lower = np.maximum(evaluator.lower - x, -radius * span)
         upper = np.minimum(evaluator.upper - x, radius * span)
         step, predicted = model.solve(responses, jacobian, x, lower, upper)
         decrease = value - predicted
         if decrease <= rtol * max(1.0, abs(value)):
-            if stall_restart and restart is not None and not restarted:
-                jacobian = restart(x, responses)
-                radius, restarted = initial_radius, True
-                note(iteration, accepted=False, event="restart: finite-difference Jacobian (no predicted decrease)")
+            if restart_after_stall("no predicted decrease"):
                 continue
             status = "converged: the linearised model predicts no further decrease"
             iteration -= 1
@@ -143,10 +151,7 @@ def run_trust_region(
             radius = min(2.0 * radius, 1.0)
         note(iteration, accepted=bool(accepted), rho=float(rho), predicted=float(predicted))
         if radius < min_radius:
-            if stall_restart and restart is not None and not restarted:
-                jacobian = restart(x, responses)
-                radius, restarted = initial_radius, True
-                note(iteration, accepted=False, event="restart: finite-difference Jacobian after a stall")
+            if restart_after_stall("trust region below its minimum"):
                 continue
             status = "converged: trust region below its minimum"
             break
