@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from optiyield.montecarlo import sample_matrix  # noqa: E402
-from optiyield.sim.deck import render  # noqa: E402
 from optiyield.sim.engine import Engine, default_workers  # noqa: E402
-from optiyield.sim.runner import NgspiceRunner  # noqa: E402
+from optiyield.sim.ngspice.deck import render  # noqa: E402
+from optiyield.sim.ngspice.runner import NgspiceRunner  # noqa: E402
 from optiyield.spec import load_spec  # noqa: E402
 from optiyield.stats.variation import OutcomeSet  # noqa: E402
 

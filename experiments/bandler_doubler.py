@@ -108,10 +108,10 @@ def progress(console: Console, method: str):  # noqa: ANN201 - an IterationCallb
 
     def line(entry: dict[str, Any]) -> None:
         if entry.get("event"):
-            console.print(f"  {method} {entry.get('step', '')} it {entry.get('iteration')}: {entry['event']}, "
+            console.print(f"  {method} {entry.get('phase', '')} it {entry.get('iteration')}: {entry['event']}, "
                           f"{entry.get('simulations')} simulations", highlight=False)
             return
-        console.print(f"  {method} {entry.get('step', '')} it {entry.get('iteration')}: yield "
+        console.print(f"  {method} {entry.get('phase', '')} it {entry.get('iteration')}: yield "
                       f"{entry.get('yield', float('nan')):.1%}, U {entry.get('objective', float('nan')):.3g}, "
                       f"{'accepted' if entry.get('accepted') else 'rejected'}, {entry.get('simulations')} "
                       f"simulations, {time.perf_counter() - start:.0f} s", highlight=False)
@@ -154,8 +154,8 @@ def main() -> None:
     outcomes = OutcomeSet.draw(spec.model, args.outcomes, spec.run.sampler, spec.run.seed)
     console = Console(width=150)
 
-    nominal_step = next(s for s in spec.run.steps if s.kind == "nominal")
-    yield_step = next(s for s in spec.run.steps if s.kind == "yield")
+    nominal_step = next(s for s in spec.run.steps if s.kind == "nominal").options
+    yield_step = next(s for s in spec.run.steps if s.kind == "yield").options
     minimax_iter = args.minimax_iter or nominal_step.max_iter
     max_iter = args.max_iter or yield_step.max_iter
     console.print(f"{spec.name}: {args.outcomes} outcomes; minimax ({nominal_step.gradient}, {minimax_iter} "
@@ -177,7 +177,7 @@ def main() -> None:
     after: dict[str, dict[str, np.ndarray]] = {}
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
         evaluator = Evaluator(spec, engine)
-        sims_before = evaluator.counters.simulations
+        sims_before = evaluator.meter.simulations
         iterations = min(max_iter, args.past_max_iter) if method == "past" else max_iter
         result = yield_l1(evaluator, outcomes, mm.x, gradient=method, max_iter=iterations,
                           phases=yield_step.phases, radius=yield_step.trust_region, refresh=yield_step.refresh,

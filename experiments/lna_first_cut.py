@@ -69,7 +69,7 @@ def spec_at(base: Spec, f0: float, overrides: dict[str, SpecBound]) -> Spec:
 def evaluator(spec: Spec, engine: Engine) -> Evaluator:
     """An evaluator with an in-memory store (a repeated design is simulated and counted once)."""
     ev = Evaluator(spec, engine)
-    ev.store = Store(":memory:", ev.store_fingerprint(), spec.parameters, spec.testbench.measure_names)
+    ev.store = Store(":memory:", ev.job.fingerprint, spec.parameters, spec.testbench.measure_names)
     return ev
 
 
@@ -80,7 +80,7 @@ def figures(spec: Spec, engine: Engine, x: np.ndarray) -> dict[str, float]:
     responses = ev.responses(x[None, :])
     values = {k: float(v[0, 0]) for k, v in responses.values.items()}
     values["objective"] = float(minimax_value(responses.errors(ev.errors)[0, 0], ev.errors.weights))
-    values["nfmin_db"] = noise_parameters(spec, ev.design(x), runner=engine.runner).nf_min_db
+    values["nfmin_db"] = noise_parameters(spec, ev.design(x), probe=ev.probe).nf_min_db
     return values
 
 
@@ -88,7 +88,7 @@ def run_frequency(base: Spec, f0: float, args: argparse.Namespace, engine: Engin
                   overrides: dict[str, SpecBound]) -> dict[str, Any]:
     """Size, simulate, polish and cold-start one frequency; one JSON row."""
     spec = spec_at(base, f0, overrides)
-    sizer = LnaCascodeSizer(idd=args.idd, gain_db=args.gain, runner=engine.runner)
+    sizer = LnaCascodeSizer(idd=args.idd, gain_db=args.gain, probe=engine.probe)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SizingWarning)

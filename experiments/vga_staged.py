@@ -123,7 +123,7 @@ def main() -> None:
             folder.mkdir()
             spec = frequency_spec(ghz, folder)
             stages = list(spec.file.stages)
-            staged_step = next((s for s in spec.run.steps if s.kind == "staged"), None)
+            staged_step = next((s.options for s in spec.run.steps if s.kind == "staged"), None)
             protect = args.protect if args.protect is not None else (staged_step.protect if staged_step else 0.0)
             flat = [Stage(name="all specs, all variables", specs=tuple(spec.file.specs),
                           variables=tuple(spec.file.design))]

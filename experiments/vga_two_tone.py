@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from optiyield.measure import tran  # noqa: E402
 from optiyield.optim.evaluator import Evaluator  # noqa: E402
 from optiyield.sim.engine import Engine  # noqa: E402
-from optiyield.sim.rawfile import read_raw  # noqa: E402
+from optiyield.sim.ngspice.rawfile import read_raw  # noqa: E402
 from optiyield.spec import load_spec  # noqa: E402
 
 SPEC = ROOT / "specs" / "vga_10ghz.yaml"

@@ -71,7 +71,7 @@ class WatchedEvaluator(Evaluator):
 
     def __init__(self, spec: Spec, engine: Engine, budget: int) -> None:
         super().__init__(spec, engine)
-        self.store = Store(":memory:", self.store_fingerprint(), spec.parameters, spec.testbench.measure_names)
+        self.store = Store(":memory:", self.job.fingerprint, spec.parameters, spec.testbench.measure_names)
         self.budget = budget
         self.first: int | None = None
         self.first_x: np.ndarray | None = None
@@ -82,9 +82,9 @@ class WatchedEvaluator(Evaluator):
             error = minimax_value(result.errors(self.errors)[:, 0, :], self.errors.weights)
             met = np.flatnonzero(error <= 0)
             if len(met):
-                self.first = self.counters.simulations
+                self.first = self.meter.simulations
                 self.first_x = np.atleast_2d(points)[met[0]].copy()
-        if self.first is None and self.counters.simulations >= self.budget:
+        if self.first is None and self.meter.simulations >= self.budget:
             raise BudgetSpent
         return result
 
@@ -110,7 +110,7 @@ def one_run(method: str, target: Spec, engine: Engine, models: dict[str, Inverse
     if sequential is None:
         sequential = evaluator.first
     return {"sims": evaluator.first, "x": evaluator.first_x if evaluator.first_x is not None else x,
-            "spent": evaluator.counters.simulations, "sequential": sequential}
+            "spent": evaluator.meter.simulations, "sequential": sequential}
 
 
 def yield_at(target: Spec, engine: Engine, x: np.ndarray, samples: int) -> float:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from optiyield import __version__
 from optiyield.errors import SpecError
-from optiyield.sim.runner import NgspiceNotFound
+from optiyield.sim.ngspice.runner import NgspiceNotFound
 from optiyield.units import format_eng, format_value
 
 app = typer.Typer(
@@ -153,6 +153,7 @@ def run_command(
 
     Example:  optiyield run specs/csva.yaml --out out/csva-run
     """
+    from optiyield.report.files import write_run
     from optiyield.run import RunError, execute
 
     spec = _load(spec_path)
@@ -166,18 +167,19 @@ def run_command(
                           transient=True) as progress:
         task = progress.add_task(f"{spec.name}: starting", total=None)
 
-        def on_iteration(record: dict) -> None:
-            if record.get("yield") is not None:
-                text = f"{record['step']} · it {record['iteration']} · yield {record['yield'] * 100:.1f} %"
-            elif record.get("objective") is not None:
-                text = f"{record['step']} · it {record['iteration']} · objective {record['objective']:.4g}"
+        def on_iteration(record) -> None:  # noqa: ANN001 - IterationRecord
+            if record.yield_estimate is not None:
+                text = f"{record.phase} · it {record.iteration} · yield {record.yield_estimate.value * 100:.1f} %"
+            elif record.objective is not None:
+                text = f"{record.phase} · it {record.iteration} · objective {record.objective:.4g}"
             else:
-                text = str(record.get("step", ""))
+                text = record.phase
             progress.update(task, description=text)
 
         def on_step(step) -> None:  # noqa: ANN001
-            progress.console.print(f"[green]✓[/] {step.label}: {step.simulations} simulations "
-                                   f"({step.cached} from the store), {step.wall_seconds:.1f} s", highlight=False)
+            progress.console.print(f"[green]✓[/] {step.label}: {step.cost.simulations} simulations "
+                                   f"({step.cost.cached} from the store), {step.cost.wall_seconds:.1f} s",
+                                   highlight=False)
 
         try:
             report = execute(spec, folder, engine, resume=resume, fresh=fresh,
@@ -190,6 +192,7 @@ def run_command(
             errors.print(f"interrupted: every finished simulation is in {folder / 'store.sqlite'}; "
                          f"continue with: optiyield run {spec_path} --out {folder} --resume", highlight=False)
             raise typer.Exit(130) from None
+    write_run(report, folder)
     _print_run_summary(report)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
     _write_report(folder, spec)
@@ -206,8 +209,8 @@ def _print_run_summary(report) -> None:  # noqa: ANN001
     for step in report.steps:
         after = step.yield_after if step.verify is None else step.verify.summary.overall
         table.add_row(step.label, pct(step.yield_before) if step.yield_before else "",
-                      pct(after) if after else "", str(step.simulations), str(step.cached),
-                      f"{step.wall_seconds:.1f}")
+                      pct(after) if after else "", str(step.cost.simulations), str(step.cost.cached),
+                      f"{step.cost.wall_seconds:.1f}")
     console.print(table)
     n = report.start_yield.n
     console.print(f"yield on the {n} optimization outcomes: start {pct(report.start_yield)} → "
@@ -221,8 +224,9 @@ def _print_run_summary(report) -> None:  # noqa: ANN001
     verify = report.verify
     if verify is not None:
         _print_summary(report.spec, verify)
-    console.print(f"total: {report.simulations} simulations ({report.cached} served from the store), "
-                  f"{report.ngspice_seconds:.1f} s ngspice time, {report.wall_seconds:.1f} s wall", highlight=False)
+    cost = report.cost
+    console.print(f"total: {cost.simulations} simulations ({cost.cached} served from the store), "
+                  f"{cost.ngspice_seconds:.1f} s ngspice time, {cost.wall_seconds:.1f} s wall", highlight=False)
 
 
 def _print_summary(spec, result) -> None:  # noqa: ANN001

@@ -14,7 +14,7 @@ own local engine on exactly that batch: one K-copy deck, with the engine's time-
 gentle retries. The same seed thus gives the same decks, hence bit-identical numbers and the same yield,
 whichever back-end runs them (given the same number of slots).
 
-A task is pure: its key is a hash of the job and its rows, it writes only private temporary folders,
+A task is pure: its key is the job's fingerprint and a hash of its rows, it writes only private temporary folders,
 and it returns the batch's results only once the whole batch is done. When a worker dies, the
 scheduler re-runs its unfinished tasks on the remaining (or restarted) workers, and :meth:`DaskEngine.run`
 waits for them; a dead worker's partial work is never seen.
@@ -29,12 +29,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optiyield.sim.engine import Engine, SimJob, SimResults, batch_partition
-from optiyield.sim.runner import NgspiceRunner
+from optiyield.sim.engine import Engine, SimResults, batch_partition
+from optiyield.sim.job import SimJob
+from optiyield.sim.ngspice import NgspiceSimulator
+from optiyield.sim.ngspice.runner import NgspiceRunner
+from optiyield.sim.protocol import RunOutcome
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -59,17 +62,6 @@ _TCP = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-
 
 class ClusterError(RuntimeError):
     """A Dask cluster cannot be started, reached or used (the message says which and why)."""
-
-
-class SimEngine(Protocol):
-    """What callers need of an engine: ``run`` and the number of parallel slots ``workers``."""
-
-    workers: int
-
-    def run(self, job: SimJob, values: np.ndarray,
-            progress: Callable[[int], None] | None = None) -> SimResults:
-        """Simulate every row of ``values`` (shape (N, len(job.names)), SI units)."""
-        ...
 
 
 def parse_cluster(address: str) -> tuple[str, int | str]:
@@ -100,7 +92,7 @@ def make_engine(cluster: str | None = None, workers: int | None = None) -> Engin
     ``workers`` is the number of parallel slots the rows are partitioned for: ngspice processes for
     the local engine (default one per core); for a Dask engine, default the cluster's total worker
     threads (N for ``local:N``). Raises :class:`ClusterError` when a cluster cannot be started or
-    reached, and :class:`~optiyield.sim.runner.NgspiceNotFound` when the local engine has no ngspice.
+    reached, and :class:`~optiyield.sim.ngspice.runner.NgspiceNotFound` when the local engine has no ngspice.
     """
     if cluster is None:
         return Engine(workers=workers)
@@ -117,16 +109,14 @@ def make_engine(cluster: str | None = None, workers: int | None = None) -> Engin
 class DaskEngine:
     """Runs :class:`~optiyield.sim.engine.SimJob` s on a Dask cluster, one task per ngspice batch.
 
-    Same interface as :class:`~optiyield.sim.engine.Engine`: :meth:`run`, and ``workers``, the number
-    of parallel slots the rows are partitioned for (fixed at construction, so a run's batches do not
-    change when workers come and go). ``runner`` is None: the rare single-sample helper runs that use
-    an engine's runner (the region check of staged BFGS) make their own on this machine.
+    Same interface as :class:`~optiyield.sim.engine.Engine` (the :class:`~optiyield.sim.protocol.Backend`
+    protocol): :meth:`run`, :meth:`probe`, and ``workers``, the number of parallel slots the rows are
+    partitioned for (fixed at construction, so a run's batches do not change when workers come and go).
+    Probes (single-sample helper runs such as the region check) run on this machine.
 
     Use it as a context manager, or call :meth:`close`: that closes the client and, for ``local:N``,
     shuts the cluster down.
     """
-
-    runner: NgspiceRunner | None = None
 
     def __init__(self, client: Client, workers: int | None = None, *, cluster: LocalCluster | None = None,
                  address: str = "") -> None:
@@ -143,6 +133,7 @@ class DaskEngine:
             workers = sum(client.nthreads().values())
         self.workers = max(1, int(workers))
         self._closed = False
+        self._prober: Engine | None = None
 
     @classmethod
     def local(cls, count: int, workers: int | None = None) -> DaskEngine:
@@ -202,7 +193,7 @@ class DaskEngine:
         if not job.copies:
             batches = _group(batches, math.ceil(len(batches) / (_SINGLE_TASKS_PER_SLOT * self.workers)))
         payload = cloudpickle.dumps(job)
-        job_token = tokenize(payload)
+        job_token = job.fingerprint
         futures: dict[str, Any] = {}
         members: dict[str, list[int]] = {}
         for number, index in enumerate(batches):
@@ -230,6 +221,12 @@ class DaskEngine:
         results.wall_seconds = time.perf_counter() - start
         return results
 
+    def probe(self, job: SimJob, row: np.ndarray) -> RunOutcome:
+        """One single-sample run on this machine (see :meth:`optiyield.sim.engine.Engine.probe`)."""
+        if self._prober is None:
+            self._prober = Engine(workers=1)
+        return self._prober.probe(job, row)
+
     def _result(self, future: Any, size: int) -> SimResults:
         from distributed import KilledWorker
 
@@ -248,6 +245,8 @@ class DaskEngine:
         if self._closed:
             return
         self._closed = True
+        if self._prober is not None:
+            self._prober.close()
         try:
             self.client.close()
         finally:
@@ -306,7 +305,7 @@ def _local_engine() -> Engine:
                 slots = int(get_worker().state.nthreads)
             except (ImportError, ValueError, AttributeError):
                 slots = 1
-            _worker_engine = Engine(NgspiceRunner(kill_with_parent=True), workers=max(1, slots))
+            _worker_engine = Engine(NgspiceSimulator(NgspiceRunner(kill_with_parent=True)), workers=max(1, slots))
         return _worker_engine
 
 
@@ -324,5 +323,5 @@ def run_task(payload: bytes, rows: np.ndarray) -> SimResults:
     return _local_engine().run_batches(job, rows, batch_partition(count, max(1, count), 1, job.copies))
 
 
-__all__ = ["ALLOWED_FAILURES", "CLUSTER_FORMS", "ClusterError", "DaskEngine", "SimEngine", "make_engine",
+__all__ = ["ALLOWED_FAILURES", "CLUSTER_FORMS", "ClusterError", "DaskEngine", "make_engine",
            "parse_cluster", "run_task"]

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from optiyield.errors import SpecError, load_validated
+from optiyield.registry import STEPS, RegistryError, StepMethod, StepOptions
 from optiyield.stats.variation import Draw, StatisticalModel, VariationError
 from optiyield.testbench import Testbench, TestbenchFile, build_testbench, load_testbench
 from optiyield.units import UnitError, format_eng, parse_eng
@@ -137,98 +139,104 @@ class SpecBound(_Frozen):
         return self
 
 
-class VerifyOptions(_Frozen):
-    """A verification Monte Carlo with a fresh, larger sample."""
-
-    samples: int = Field(2000, ge=1)
-    seed: int | None = None
+#: The steps of a spec without ``run.steps``.
+DEFAULT_STEPS: tuple[dict[str, Any], ...] = ({"nominal": "minimax"}, {"yield": "l1"}, {"verify": {"samples": 2000}})
 
 
-_STEP_KINDS = ("propose", "nominal", "yield_", "staged", "baseline", "verify")
+def _step_error(loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
+    return ValidationError.from_exception_data("Step", [InitErrorDetails(
+        type=PydanticCustomError("step", message), loc=loc, input=value)])
 
 
-class ProposeOptions(_Frozen):
-    """A proposer step: a model file from ``optiyield train`` (``model``, path relative to the spec file) or
-    an analytical sizer by name (``sizer``, e.g. ``lna_cascode``, with its keyword ``options`` such as
-    ``{idd: 5m, gain_db: 21}``); how many candidates to re-simulate, how many query targets to draw (models),
-    the seed, and whether to re-simulate the candidates one at a time (best-ranked first) and stop at the
-    first meeting every spec."""
-
-    model: str | None = None
-    sizer: Literal["lna_cascode"] | None = None
-    options: dict[str, Eng] = {}
-    candidates: int = Field(8, ge=1, le=1000)
-    targets: int = Field(256, ge=1)
-    seed: int = 0
-    sequential: bool = False
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ProposeOptions:
-        if (self.model is None) == (self.sizer is None):
-            raise ValueError("give exactly one of `model` (a file from `optiyield train`) or `sizer` "
-                             "(an analytical sizer: lna_cascode)")
-        if self.options and self.sizer is None:
-            raise ValueError("`options` are keyword options of a `sizer`")
-        return self
-
-
-class Step(_Frozen):
-    """One step of ``run.steps``: exactly one of ``propose``, ``nominal``, ``yield``, ``staged``,
-    ``baseline`` or ``verify``, with its options. Examples::
+class Step(BaseModel):
+    """One step of ``run.steps``: ``{KIND: METHOD, option: value, …}`` with KIND and METHOD a registered
+    run step (:data:`optiyield.registry.STEPS`), or ``{KIND: {option: value, …}}`` for the kinds that take
+    their options as a mapping (``verify``, ``propose``). Each method's own options model validates its
+    options, so an option given to the wrong step is an error naming the step and the option. Examples::
 
         - {propose: {model: models/lna_mlp.oym, candidates: 8}}
         - {nominal: minimax, max_iter: 30}
         - {nominal: minimax, until: feasible}    # stop at the first design meeting every spec
         - {yield: l1, gradient: igat, max_iter: 30, phases: 2}
-        - {staged: bfgs, rounds: 3}
         - {staged: bfgs, rounds: 3, protect: 1}  # a stage keeps the other stages' passing specs
         - {baseline: random, budget: 2000}
         - {verify: {samples: 2000}}
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    propose: ProposeOptions | None = None
-    nominal: Literal["minimax"] | None = None
-    yield_: Literal["l1"] | None = Field(None, alias="yield")
-    staged: Literal["bfgs"] | None = None
-    baseline: Literal["random", "nelder-mead"] | None = None
-    verify: VerifyOptions | None = None
-    gradient: Literal["igat", "past", "central"] = "igat"
-    max_iter: int = Field(30, ge=1)
-    phases: int = Field(2, ge=1)
-    rounds: int = Field(3, ge=1)
-    budget: int = Field(2000, ge=1)
-    samples: int | None = Field(None, ge=1)
-    trust_region: float = Field(0.1, gt=0, le=1)
-    refresh: int = Field(5, ge=0)
-    refine: int = Field(8, ge=0)
-    protect: float = Field(0.0, ge=0)
-    stall_restart: bool = False
-    until: Literal["converged", "feasible"] = "converged"
+    kind: str
+    method: str
+    options: StepOptions
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _verify_shorthand(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("verify") is True:
-            data = {**data, "verify": {}}
-        return data
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Step:
-        kinds = [k for k in _STEP_KINDS if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            raise ValueError("a step is exactly one of `propose`, `nominal`, `yield`, `staged`, `baseline` or "
-                             "`verify`")
-        return self
+    def _dispatch(cls, data: Any, handler: Any) -> Step:
+        if isinstance(data, Step):
+            return data
+        kinds = STEPS.kinds()
+        if not isinstance(data, dict):
+            raise ValueError(f"a step is a mapping such as {{nominal: minimax}} (kinds: {', '.join(kinds)})")
+        present = [k for k in data if k in kinds]
+        if len(present) != 1:
+            unknown = [k for k in data if k not in kinds]
+            hint = f"; unknown: {', '.join(map(str, unknown))}" if unknown and not present else ""
+            raise ValueError(f"a step names exactly one of {', '.join(f'`{k}`' for k in kinds)}{hint}")
+        kind = present[0]
+        value = data[kind]
+        rest = {k: v for k, v in data.items() if k != kind}
+        nested = STEPS.get(f"{kind}:{STEPS.methods(kind)[0]}").nested
+        if nested:
+            if rest:
+                raise _step_error((next(iter(rest)),), f"`{kind}` takes its options inside its mapping, e.g. "
+                                  f"{{{kind}: {{{next(iter(rest))}: …}}}}", rest)
+            options = {} if value is True or value is None else value
+            if not isinstance(options, dict):
+                raise _step_error((kind,), f"expected a mapping of `{kind}` options (or true), got {value!r}", value)
+            options = dict(options)
+            name = str(options.pop("method", STEPS.methods(kind)[0]))
+            prefix: tuple[str, ...] = (kind,)
+        else:
+            if not isinstance(value, str):
+                raise _step_error((kind,), f"expected a `{kind}` method name ({', '.join(STEPS.methods(kind))}), "
+                                  f"got {value!r}", value)
+            name, options, prefix = value, rest, ()
+        try:
+            method = STEPS.method(kind, name)
+        except RegistryError as exc:
+            raise _step_error((kind,), str(exc), name) from None
+        try:
+            parsed = method.options.model_validate(options)
+        except ValidationError as exc:
+            raise _options_error(exc, method, prefix) from None
+        return cls.model_construct(kind=kind, method=name, options=parsed)
 
     @property
-    def kind(self) -> str:
-        """``propose``, ``nominal``, ``yield``, ``staged``, ``baseline`` or ``verify``."""
-        for key in _STEP_KINDS:
-            if getattr(self, key) is not None:
-                return key.rstrip("_")
-        raise AssertionError("validated step without a kind")
+    def label(self) -> str:
+        """The step's short description (``minimax (igat)``, ``verify (2000 new)``)."""
+        return STEPS.method(self.kind, self.method).describe(self.options)
+
+
+def _options_error(exc: ValidationError, method: StepMethod, prefix: tuple[str, ...]) -> ValidationError:
+    """The options model's errors, with misplaced options named with the step and its valid options."""
+    known = ", ".join(method.options.model_fields) or "none"
+    details = []
+    for error in exc.errors(include_url=False):
+        loc = prefix + tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            option = str(error["loc"][-1])
+            details.append(InitErrorDetails(type=PydanticCustomError(
+                "step_option", f"`{method.kind}: {method.name}` does not take `{option}` (its options: {known})"),
+                loc=loc, input=error["input"]))
+        else:
+            details.append(InitErrorDetails(type=PydanticCustomError("step_option", _message(error)), loc=loc,
+                                            input=error["input"]))
+    return ValidationError.from_exception_data("Step", details)
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"])
+    return message[len("Value error, "):] if message.startswith("Value error, ") else message
 
 
 class Stage(_Frozen):
@@ -276,7 +284,15 @@ class RunSettings(_Frozen):
     chunk: int = Field(250, ge=1)
     workers: int | None = Field(None, ge=1)
     cluster: Annotated[str | None, BeforeValidator(_cluster)] = None
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Step, ...] = Field(default_factory=lambda: tuple(Step.model_validate(s) for s in DEFAULT_STEPS))
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError("empty: list at least one step, or leave `steps` out for the default (minimax, "
+                             "then yield l1, then verify with 2,000 samples)")
+        return value
 
 
 class SpecFile(_Frozen):
@@ -289,7 +305,7 @@ class SpecFile(_Frozen):
     variation: Annotated[Variation, BeforeValidator(_variation)] = Variation()
     specs: dict[str, SpecBound]
     stages: tuple[Stage, ...] = ()
-    run: RunSettings = RunSettings()
+    run: RunSettings = Field(default_factory=RunSettings)
 
 
 class Spec:
@@ -404,12 +420,10 @@ def _check(file: SpecFile, testbench: Testbench, path: Path) -> StatisticalModel
                 raise SpecError(path, f"stages[{index}].variables",
                                 f"{name!r} is not a design variable ({', '.join(file.design) or 'none'})")
     for index, step in enumerate(file.run.steps):
-        if step.propose is not None and step.propose.model is not None and not (
-                path.parent / step.propose.model).is_file():
-            raise SpecError(path, f"run.steps[{index}].propose.model",
-                            f"model file {step.propose.model!r} not found (train one with `optiyield train`)")
-    if any(step.kind == "staged" for step in file.run.steps) and not file.stages:
-        raise SpecError(path, "run.steps", "a `staged` step needs `stages:` in the spec")
+        nested = STEPS.method(step.kind, step.method).nested
+        for option, message in step.options.check(file, path.parent):
+            where = ".".join(part for part in (f"run.steps[{index}]", step.kind if nested else "", option) if part)
+            raise SpecError(path, where, message)
     measures = testbench.measure_names
     for name in file.specs:
         if name not in measures:

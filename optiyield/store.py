@@ -66,22 +66,44 @@ class Store:
     another fingerprint raises :class:`StoreMismatch`.
     """
 
-    def __init__(self, path: str | Path, fingerprint: str, parameters: Sequence[str], measures: Sequence[str]):
+    def __init__(self, path: str | Path, fingerprint: str, parameters: Sequence[str], measures: Sequence[str],
+                 *, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.parameters, self.measures = tuple(parameters), tuple(measures)
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.executescript(SCHEMA)
+        if readonly:
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db.executescript(SCHEMA)
+        self.fingerprint = fingerprint
         self._prefix = hashlib.sha1(fingerprint.encode()).digest()
-        stored = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        stored = self.meta
         if stored and stored.get("fingerprint") != fingerprint:
             raise StoreMismatch(f"{self.path} was written for a different testbench or parameter set; "
                                 "use another output folder or start over with --fresh")
-        if not stored:
+        if not stored and not readonly:
             self._db.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("fingerprint", fingerprint), ("parameters", json.dumps(self.parameters)),
                 ("measures", json.dumps(self.measures)), ("created", str(time.time()))])
             self._db.commit()
+
+    @classmethod
+    def read(cls, path: str | Path, parameters: Sequence[str], measures: Sequence[str]) -> Store:
+        """Open an existing store read-only, whatever it was written for (its ``fingerprint`` says)."""
+        with sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True) as db:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        return cls(path, meta.get("fingerprint", ""), parameters, measures, readonly=True)
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """The store's metadata: fingerprint, parameters, measures, created."""
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def failure_reasons(self) -> dict[str, int]:
+        """Reason → number of stored samples that failed with it."""
+        rows = self._db.execute("SELECT reason, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY reason")
+        return {str(reason): int(count) for reason, count in rows}
 
     def _keys(self, rows: np.ndarray) -> list[bytes]:
         rows = np.ascontiguousarray(rows, dtype="<f8")
@@ -129,10 +151,11 @@ class Store:
         self._db.commit()
 
     def history(self, step: str | None = None) -> list[dict[str, Any]]:
-        """Journal records, oldest first (of one step, or all with their step name)."""
+        """Journal records, oldest first (of one run step, or all, each with its run step's label as
+        ``step``; the optimizer's own name for the part of its work is the record's ``phase``)."""
         if step is None:
             rows = self._db.execute("SELECT step, iteration, record FROM journal ORDER BY id").fetchall()
-            return [{"step": s, "iteration": i, **json.loads(r)} for s, i, r in rows]
+            return [{**json.loads(r), "step": s, "iteration": i} for s, i, r in rows]
         rows = self._db.execute("SELECT iteration, record FROM journal WHERE step = ? ORDER BY id", (step,)).fetchall()
         return [{"iteration": i, **json.loads(r)} for i, r in rows]
 
@@ -149,12 +172,3 @@ class Store:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
-
-
-def fingerprint(netlist_text: str, hoisted: Sequence[str], measures: dict[str, Any], options: str,
-                parameters: Sequence[str]) -> str:
-    """A stable identity of what a stored row means: netlist, models, measure definitions, options and
-    the order of the parameter columns."""
-    payload = json.dumps({"netlist": netlist_text, "hoisted": list(hoisted), "measures": measures,
-                          "options": options, "parameters": list(parameters)}, sort_keys=True, default=str)
-    return hashlib.sha1(payload.encode()).hexdigest()

@@ -20,8 +20,9 @@ Every ``.meas`` line of the netlist is also a measure under its own name.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,22 +31,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from optiyield.errors import SpecError, load_validated
-from optiyield.measure import expr, rf, tran
-from optiyield.measure.catalog import CATALOG, MeasureFunction
-from optiyield.measure.noise import noise_density_at
+from optiyield.measure import expr
+from optiyield.measure.bindings import Circuit, Nodes
+from optiyield.measure.registry import MEASURES
+from optiyield.measure.sweep import reduce_sweep
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
-from optiyield.sim.deck import Layout, meas_replicable
-from optiyield.sim.engine import SimJob
-from optiyield.sim.runner import RunOutcome
+from optiyield.sim.job import SimJob
+from optiyield.sim.ngspice.deck import meas_replicable
+from optiyield.sim.protocol import Waveforms
 from optiyield.units import UnitError, parse_eng
 
 #: Analyses that cannot be replicated as copies in one deck (one output or fixed port numbering).
 SINGLE_ONLY = {"noise", "sp", "pss", "sens", "tf", "pz", "disto"}
-
-Nodes = str | tuple[str, str]
-
-
 
 
 def _nodes(value: Any) -> Nodes:
@@ -119,27 +117,10 @@ class MeasureDef(BaseModel):
             return self
         if self.unit is not None:
             raise ValueError("`unit` is for `expr` measures (library functions know their unit)")
-        if self.fn not in CATALOG:
-            raise ValueError(f"unknown measure function {self.fn!r}; expected one of {', '.join(CATALOG)}")
-        spec = CATALOG[self.fn]
-        need = {"transfer": ("out",), "supply": ("supply",), "node": ("node",), "source": ("source",),
-                "noise": (), "port": (), "port_noise": (), "wave": ("out",), "drive": ()}[spec.binding] + spec.requires
-        allowed = set(need) | set(spec.options) | ({"in_"} if spec.binding == "transfer" else set())
-        for key in need:
-            if getattr(self, key) is None:
-                raise ValueError(f"{self.fn} needs `{key.rstrip('_')}`")
-        windowed = spec.analysis == "tran" and {"f0", "start"} <= set(spec.options)
-        if windowed and (self.f0 is None) == (self.start is None):
-            raise ValueError(f"{self.fn} needs a window: `f0` (with `periods`) or `start`")
-        for key in ("periods", "harmonic"):
-            if getattr(self, key) is not None and "f0" in allowed and self.f0 is None:
-                raise ValueError(f"`{key}` counts periods of `f0`; give `f0` too")
-        for key in ("out", "in_", "supply", "node", "source", "f", "ref", "z0", "zl", "t0",
-                    "r", "f0", "periods", "harmonic", "start", "stop"):
-            if getattr(self, key) is not None and key not in allowed:
-                raise ValueError(f"{self.fn} does not take `{key.rstrip('_')}`")
-        if spec.options == ("f",) and self.f is None:
-            raise ValueError(f"{self.fn} needs `f` (a frequency such as 1G)")
+        if self.fn not in MEASURES:
+            raise ValueError(f"unknown measure function {self.fn!r}; expected one of {', '.join(MEASURES.names())}")
+        function = MEASURES.get(self.fn)
+        function.binding.check(self, function)
         return self
 
 
@@ -231,7 +212,7 @@ class Testbench:
         definition = self.measures[measure]
         if definition.expr is not None:
             return definition.unit or ""
-        return CATALOG[definition.fn].unit if definition.fn else ""
+        return MEASURES.get(definition.fn).unit if definition.fn else ""
 
     def nominal(self, name: str) -> float | None:
         """Numeric ``.param`` default of a netlist parameter (None if absent or an expression)."""
@@ -250,28 +231,29 @@ class Testbench:
                             f"{sweep[0]} is swept by the testbench; it cannot also be a design or statistical "
                             "parameter")
         batch = max(1, self.batch_size // self.sweep_points)
+        identity = {"measures": {k: v.model_dump() for k, v in self.measures.items()},
+                    "parasitics": self.parasitics.model_dump() if self.parasitics is not None else None}
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
-                      extract=self.extract, copies=self.copies, batch_size=batch,
-                      timeout=self.timeout, options=self.options, expected=expected, sweep=sweep)
+                      extract=self.extract, copies=self.copies, batch_size=batch, timeout=self.timeout,
+                      options=self.options, expected=expected, sweep=sweep,
+                      identity=json.dumps(identity, sort_keys=True, default=str))
 
-    def extract(
-        self, outcome: RunOutcome, layout: Layout, count: int
-    ) -> tuple[dict[str, np.ndarray], list[str | None]]:
+    def extract(self, waveforms: Waveforms, count: int) -> tuple[dict[str, np.ndarray], list[str | None]]:
         """Compute every measure for the ``count`` samples of one run (vectorised over samples).
 
         A sample whose vectors hold non-finite values is reported as bad (its simulation is unusable);
         a measure that is undefined for a sample (e.g. no -3 dB crossing) is NaN but not a failure.
         """
         points = self.sweep_points
-        reader = _VectorReader(outcome, layout, count * points)
+        reader = _VectorReader(waveforms, count * points)
+        circuit = Circuit(self.netlist.sources, simulation_temperature(self.netlist))
         raw: dict[str, np.ndarray] = {}  # (count, points) per measure, before reduction
-        meas_values = _parse_meas(outcome.stdout) if self.netlist.measures else {}
         for name, definition in self.measures.items():
             if definition.meas is not None:
-                key = definition.meas.lower()
-                flat = np.array([meas_values.get(layout.meas_name(k, key), np.nan) for k in range(count * points)])
+                flat = waveforms.measured(definition.meas.lower())
             elif definition.fn is not None:
-                flat = _evaluate(definition, reader, self.netlist)
+                function = MEASURES.get(definition.fn)
+                flat = function.binding.extract(definition, function, reader, circuit)
             else:
                 continue
             raw[name] = flat.reshape(count, points)
@@ -289,31 +271,26 @@ class Testbench:
 
 
 class _VectorReader:
-    """Gathers (count, points) arrays of one vector across copies, remembering non-finite samples."""
+    """The vectors of one run for the measure bindings: (count, points) arrays, cached, remembering the
+    samples whose vectors hold non-finite values."""
 
-    def __init__(self, outcome: RunOutcome, layout: Layout, count: int) -> None:
-        self.outcome, self.layout, self.count = outcome, layout, count
+    def __init__(self, waveforms: Waveforms, count: int) -> None:
+        self.waveforms, self.count = waveforms, count
         self.bad: list[str | None] = [None] * count
-        self._cache: dict[tuple[str, str], np.ndarray] = {}
+        self._cache: dict[tuple[str, ...], np.ndarray] = {}
 
-    def _gather(self, kind: str, names: list[str | None], label: str) -> np.ndarray:
-        plot = self.outcome.plot(kind)
-        present = [n for n in names if n is not None]
-        block = np.zeros((self.count, plot.points), dtype=plot.data.dtype)
-        if present:
-            rows = [k for k, n in enumerate(names) if n is not None]
-            block[rows] = plot.columns(present)
-        finite = np.isfinite(block).all(axis=1)
-        for k in np.flatnonzero(~finite):
-            self.bad[k] = self.bad[k] or f"non-finite values in {label} ({kind})"
-        return block
+    def _read(self, key: tuple[str, ...], fetch: Callable[[], np.ndarray], label: str) -> np.ndarray:
+        if key not in self._cache:
+            block = fetch()
+            if np.ndim(block) == 1:  # one vector for the whole (single-sample) run
+                block = np.broadcast_to(block, (self.count, len(block)))
+            for k in np.flatnonzero(~np.isfinite(block).all(axis=1)):
+                self.bad[k] = self.bad[k] or f"non-finite values in {label} ({key[0]})"
+            self._cache[key] = block
+        return self._cache[key]
 
     def node(self, kind: str, node: str) -> np.ndarray:
-        key = (kind, f"v:{node}")
-        if key not in self._cache:
-            names = [self.layout.node(k, node) for k in range(self.count)]
-            self._cache[key] = self._gather(kind, names, f"v({node})")
-        return self._cache[key]
+        return self._read((kind, "v", node), lambda: self.waveforms.node(kind, node), f"v({node})")
 
     def nodes(self, kind: str, nodes: Nodes) -> np.ndarray:
         if isinstance(nodes, tuple):
@@ -321,25 +298,17 @@ class _VectorReader:
         return self.node(kind, nodes)
 
     def current(self, kind: str, source: str) -> np.ndarray:
-        key = (kind, f"i:{source}")
-        if key not in self._cache:
-            names: list[str | None] = [self.layout.source_current(k, source) for k in range(self.count)]
-            self._cache[key] = self._gather(kind, names, f"i({source})")
-        return self._cache[key]
+        return self._read((kind, "i", source), lambda: self.waveforms.current(kind, source), f"i({source})")
+
+    def device(self, kind: str, device: str, quantity: str) -> np.ndarray:
+        return self._read((kind, "d", device, quantity), lambda: self.waveforms.device(kind, device, quantity),
+                          f"{device}[{quantity}]")
 
     def vector(self, kind: str, name: str) -> np.ndarray:
-        """A vector that is not per copy (single-sample decks only, e.g. ``onoise_spectrum``)."""
-        key = (kind, name)
-        if key not in self._cache:
-            self._cache[key] = self._gather(kind, [name] * self.count, name)
-        return self._cache[key]
+        return self._read((kind, "x", name), lambda: self.waveforms.vector(kind, name), name)
 
     def axis(self, kind: str) -> np.ndarray:
-        plot = self.outcome.plot(kind)
-        name = {"ac": "frequency", "tran": "time", "noise": "frequency"}.get(kind)
-        if name is None or name not in plot:
-            name = next(iter(plot.index))
-        return np.real(plot[name])
+        return self.waveforms.axis(kind)
 
 
 def _expression_order(measures: dict[str, MeasureDef]) -> list[str]:
@@ -363,96 +332,8 @@ def _reduce(values: np.ndarray, definition: MeasureDef, sweep: SweepDef | None) 
         column = int(np.argmin(np.abs(np.asarray(sweep.values) - definition.at)))
         return np.array(values[:, column], dtype=float)
     if definition.reduce is not None:
-        return expr.reduce_sweep(values, definition.reduce)[:, 0]
+        return reduce_sweep(values, definition.reduce)[:, 0]
     return np.array(values[:, 0], dtype=float)
-
-
-def _window(definition: MeasureDef) -> dict[str, Any]:
-    """Keyword arguments of a transient measure's window (optiyield/measure/tran.py)."""
-    keys = {"f0": definition.f0, "periods": definition.periods, "harmonic": definition.harmonic,
-            "start": definition.start, "stop": definition.stop}
-    return {k: v for k, v in keys.items() if v is not None}
-
-
-def _evaluate_tran(definition: MeasureDef, spec: MeasureFunction, reader: _VectorReader,
-                   netlist: Netlist) -> np.ndarray:
-    time = reader.axis("tran")
-    kwargs = _window(definition)
-    if spec.binding == "supply":
-        power = 0.0
-        for name in definition.supply or ():
-            src = netlist.sources[name.lower()]
-            power = power + (reader.node("tran", src.plus) - reader.node("tran", src.minus)) * -reader.current(
-                "tran", src.name)
-        return np.asarray(spec.function(time, np.real(power), **kwargs), dtype=float)
-    if spec.binding == "drive":
-        src = netlist.sources[(definition.source or "").lower()]
-        current = -np.real(reader.current("tran", src.name))  # out of the source's + terminal
-        result = spec.function(time, np.real(reader.nodes("tran", definition.in_)), current, **kwargs)  # type: ignore[arg-type]
-    else:
-        wave = np.real(reader.nodes("tran", definition.out))  # type: ignore[arg-type]
-        if definition.r is not None:
-            kwargs["r"] = definition.r
-        result = spec.function(time, wave, **kwargs)
-    if spec.unit == "dBm":
-        result = tran.to_dbm(result)
-    return np.asarray(result, dtype=float)
-
-
-def _evaluate(definition: MeasureDef, reader: _VectorReader, netlist: Netlist) -> np.ndarray:
-    spec = CATALOG[definition.fn or ""]
-    kind = spec.analysis
-    if kind == "tran":
-        return _evaluate_tran(definition, spec, reader, netlist)
-    if spec.binding == "transfer":
-        out = reader.nodes(kind, definition.out)  # type: ignore[arg-type]
-        h = out / reader.nodes(kind, definition.in_) if definition.in_ is not None else out
-        kwargs: dict[str, Any] = {}
-        if definition.f is not None:
-            kwargs["f"] = definition.f
-        if definition.ref is not None:
-            kwargs["ref"] = definition.ref
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(spec.function(reader.axis(kind), h, **kwargs), dtype=float)
-    if spec.binding == "supply":
-        terms = []
-        for name in definition.supply or ():
-            src = netlist.sources[name.lower()]
-            terms.append((reader.node(kind, src.plus)[:, 0].real, reader.node(kind, src.minus)[:, 0].real,
-                          reader.current(kind, src.name)[:, 0].real))
-        return np.asarray(spec.function(terms), dtype=float)
-    if spec.binding == "port":
-        return _evaluate_port(definition, spec, reader, netlist)
-    if spec.binding == "port_noise":
-        t0 = definition.t0 if definition.t0 is not None else rf.T0_IEEE
-        temp = simulation_temperature(netlist) + rf.ZERO_CELSIUS
-        args = (definition.z0, temp, t0)
-        inoise = reader.vector(kind, "inoise_spectrum")
-        if definition.f is not None:
-            return np.asarray(spec.function(reader.axis(kind), inoise, definition.f, *args), dtype=float)
-        return np.asarray(spec.function(inoise, *args), dtype=float)
-    if spec.binding == "noise":
-        vector = "onoise_spectrum" if definition.fn == "output_noise_at" else "inoise_spectrum"
-        return noise_density_at(reader.axis(kind), reader.vector(kind, vector), definition.f or 0.0)
-    if spec.binding == "node":
-        return np.asarray(spec.function(reader.node(kind, definition.node or "")[:, 0].real), dtype=float)
-    return np.asarray(spec.function(reader.current(kind, definition.source or "")[:, 0].real), dtype=float)
-
-
-def _evaluate_port(definition: MeasureDef, spec: MeasureFunction, reader: _VectorReader,
-                   netlist: Netlist) -> np.ndarray:
-    """RF measures from .ac: S11 (binding `in`) or S21 (binding `out`) of the ports around `source`."""
-    src = netlist.sources[(definition.source or "").lower()]
-    v_s = reader.node("ac", src.plus) - reader.node("ac", src.minus)
-    z0 = float(definition.z0 or 0.0)
-    if definition.in_ is not None:
-        # current delivered into the port: ngspice's i(VS) flows from + through the source to -
-        x = rf.s11_from_current(reader.nodes("ac", definition.in_), -reader.current("ac", src.name), z0)
-    else:
-        x = rf.s21(reader.nodes("ac", definition.out), v_s, z0, float(definition.zl or 0.0))  # type: ignore[arg-type]
-    args = (definition.f,) if definition.f is not None else ()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(spec.function(reader.axis("ac"), x, *args), dtype=float)
 
 
 _TEMP_LINE = re.compile(r"^\.(?:temp\s+|options?\b.*\btemp\s*=\s*)([-+]?\d+\.?\d*(?:e[-+]?\d+)?)", re.I)
@@ -465,13 +346,6 @@ def simulation_temperature(netlist: Netlist) -> float:
         if match:
             return float(match[1])
     return 27.0
-
-
-_MEAS_LINE = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|-?nan|-?inf)", re.I | re.M)
-
-
-def _parse_meas(stdout: str) -> dict[str, float]:
-    return {m[1].lower(): float(m[2]) for m in _MEAS_LINE.finditer(stdout)}
 
 
 def load_testbench(path: str | Path) -> Testbench:
@@ -531,10 +405,10 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
                 raise SpecError(file, f"{where}.meas",
                                 f"no `.meas ... {definition.meas} ...` line in {netlist.path.name}")
             continue
-        fn = CATALOG[definition.fn or ""]
+        fn = MEASURES.get(definition.fn or "")
         if fn.analysis not in kinds:
             raise SpecError(file, where, f"{definition.fn} needs a .{fn.analysis} analysis in {netlist.path.name}")
-        for source in (definition.supply or ()) + ((definition.source,) if definition.source else ()):
+        for source in fn.binding.sources(definition):
             if source.lower() not in netlist.sources:
                 raise SpecError(file, where, f"no voltage source named {source!r} in {netlist.path.name}"
                                 f" (sources: {', '.join(s.name for s in netlist.sources.values()) or 'none'})")

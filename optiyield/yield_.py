@@ -92,6 +92,10 @@ class YieldEstimate:
         value = passed / n if n else math.nan
         return cls(int(passed), int(n), value, low, high, float(confidence), method)
 
+    def to_dict(self) -> dict[str, float | int]:
+        """JSON-able form: ``value``, ``low``, ``high`` (fractions), ``passed`` and ``n``."""
+        return {"value": self.value, "low": self.low, "high": self.high, "passed": self.passed, "n": self.n}
+
     @property
     def width(self) -> float:
         """Width of the confidence interval, ``high - low`` (a fraction)."""

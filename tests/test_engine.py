@@ -8,7 +8,8 @@ import pytest
 
 from optiyield.montecarlo import sample_matrix
 from optiyield.sim.engine import FAILED, OK, Engine
-from optiyield.sim.runner import NgspiceRunner
+from optiyield.sim.ngspice import NgspiceSimulator
+from optiyield.sim.ngspice.runner import NgspiceRunner
 from optiyield.spec import load_spec
 from optiyield.stats.variation import OutcomeSet
 from optiyield.testbench import load_testbench
@@ -79,7 +80,7 @@ def test_runaway_output_is_killed_by_the_file_size_cap():
     names, values = probe_values()
     values = values[:2].copy()
     values[1, 1] = 1e-13
-    capped = Engine(runner=NgspiceRunner(max_file_bytes=4 << 20), workers=1)
+    capped = Engine(NgspiceSimulator(NgspiceRunner(max_file_bytes=4 << 20)), workers=1)
     job = dataclasses.replace(testbench.job(names), timeout=60)
     results = capped.run(job, values)
     assert list(results.status) == [OK, FAILED]
@@ -149,10 +150,11 @@ def test_ngspice_dies_with_its_parent_when_asked(tmp_path):
     script.write_text(
         "import numpy as np, sys\n"
         "from optiyield.sim.engine import Engine\n"
-        "from optiyield.sim.runner import NgspiceRunner\n"
+        "from optiyield.sim.ngspice.runner import NgspiceRunner\n"
+        "from optiyield.sim.ngspice import NgspiceSimulator\n"
         "from optiyield.testbench import load_testbench\n"
         f"tb = load_testbench({str(CIRCUITS / 'probes.yaml')!r})\n"
-        "engine = Engine(NgspiceRunner(kill_with_parent=True), workers=1)\n"
+        "engine = Engine(NgspiceSimulator(NgspiceRunner(kill_with_parent=True)), workers=1)\n"
         "print('start', flush=True)\n"
         "engine.run(__import__('dataclasses').replace(tb.job(('p', 'per', 'mu', 'rl')), timeout=600),\n"
         "           np.array([[1.0, 1e-13, 1.0, 100.0]]))\n"

@@ -15,7 +15,7 @@ import pytest
 from optiyield.errors import SpecError
 from optiyield.measure import rf
 from optiyield.sim.engine import OK, Engine
-from optiyield.sim.rawfile import read_raw
+from optiyield.sim.ngspice.rawfile import read_raw
 from optiyield.testbench import MeasureDef, load_testbench
 
 ROOT = Path(__file__).resolve().parents[1]

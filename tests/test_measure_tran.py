@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optiyield.errors import SpecError
-from optiyield.measure import expr, tran
+from optiyield.measure import expr, sweep, tran
 from optiyield.sim.engine import Engine
 from optiyield.testbench import load_testbench
 
@@ -64,10 +64,10 @@ def test_average_frequency_and_swing():
 def test_compression_point_of_a_known_curve():
     pin = np.arange(-30.0, 11.0, 1.0)[None, :]
     gain = 20.0 - np.clip(pin + 5.0, 0, None) * 0.5          # linear until -5 dBm, then 0.5 dB/dB
-    out = expr.compression_point(pin, pin + gain, db=1.0)
+    out = sweep.compression_point(pin, pin + gain, db=1.0)
     assert out[0, 0] == pytest.approx(-3.0 + 19.0)             # 1 dB down at pin = -3 dBm
-    assert expr.compression_point(pin, pin + gain, 1.0, output=False)[0, 0] == pytest.approx(-3.0)
-    assert np.isnan(expr.compression_point(pin, pin + 20.0, 1.0)[0, 0])   # never compresses
+    assert sweep.compression_point(pin, pin + gain, 1.0, output=False)[0, 0] == pytest.approx(-3.0)
+    assert np.isnan(sweep.compression_point(pin, pin + 20.0, 1.0)[0, 0])   # never compresses
 
 
 def test_expression_grammar():
@@ -106,7 +106,7 @@ def test_transient_measures_and_sweep_through_ngspice():
     first = 2 * np.abs((lim * np.exp(-1j * phase)).mean(axis=1))
     third = 2 * np.abs((lim * np.exp(-3j * phase)).mean(axis=1))
     pin, pout = 10 * np.log10(amps**2 / 100 / 1e-3), 10 * np.log10(first**2 / 100 / 1e-3)
-    np.testing.assert_allclose(v["p1db"], expr.compression_point(pin[None], pout[None])[0, 0], atol=0.01)
+    np.testing.assert_allclose(v["p1db"], sweep.compression_point(pin[None], pout[None])[0, 0], atol=0.01)
     np.testing.assert_allclose(v["gain_db"], 20 * np.log10(first[0] / amps[0]), atol=1e-3)   # ~4x: 12.04 dB
     np.testing.assert_allclose(v["h3"], third[-1], rtol=1e-3)
     efficiency = 100 * first**2 / 100 / (vdd**2 / 100)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optiyield.netlist import NetlistError, parse_netlist, spice_number
-from optiyield.sim.deck import Layout, meas_replicable, render
+from optiyield.sim.ngspice.deck import Layout, meas_replicable, render
 
 NETLIST = """My amplifier title line
 * a comment

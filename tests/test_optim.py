@@ -9,11 +9,12 @@ import pytest
 from scipy.stats import norm
 
 from optiyield.objective import ErrorModel, alpha_weights, generalized_l1, one_sided_l1
-from optiyield.optim.evaluator import Counters, Responses
+from optiyield.optim.evaluator import Responses
 from optiyield.optim.gradients import IGAT, PAST, Central
 from optiyield.optim.minimax import minimax
 from optiyield.optim.trust_region import run_trust_region
 from optiyield.optim.yield_l1 import OneSidedL1Model, yield_l1
+from optiyield.sim.meter import Meter
 from optiyield.spec import SpecBound
 from optiyield.stats.variation import Draw, OutcomeSet, StatisticalModel
 
@@ -28,7 +29,7 @@ class AnalyticEvaluator:
         self.lower, self.upper = np.asarray(lower, float), np.asarray(upper, float)
         self.x0 = np.asarray(x0, float)
         self.names = tuple(f"x{k}" for k in range(len(self.x0)))
-        self.counters = Counters()
+        self.meter = Meter()
 
     def clip(self, x):  # noqa: ANN001, ANN201
         return np.clip(x, self.lower, self.upper)
@@ -47,7 +48,7 @@ class AnalyticEvaluator:
                 rows.append(np.column_stack([varied[n] for n in self.names]))
         block = np.stack(rows)  # (M, N, n)
         values = self.f(block)
-        self.counters.simulations += block.shape[0] * block.shape[1]
+        self.meter.simulations += block.shape[0] * block.shape[1]
         return Responses(values=values, status=np.full(block.shape[:2], "ok", dtype=object),
                          reason=np.full(block.shape[:2], "", dtype=object), rows=block.reshape(-1, block.shape[-1]))
 
@@ -85,7 +86,7 @@ def test_minimax_reaches_known_minimax_point(gradient):
     result = minimax(evaluator, gradient=gradient, max_iter=60, radius=0.2)
     np.testing.assert_allclose(result.x, [0.5, 0.375], atol=1e-3)
     assert result.objective == pytest.approx(0.390625, abs=1e-4)
-    assert result.simulations == evaluator.counters.simulations > 0
+    assert result.simulations == evaluator.meter.simulations > 0
     assert result.history[0]["objective"] > result.objective
 
 
@@ -220,14 +221,14 @@ def test_igat_stall_restart_recomputes_the_jacobian_once_per_accepted_point():
         responses, jacobian = provider.start(x)
         jacobian[:] = 0.0  # the LP predicts no decrease: a stall at the first iteration
         model = OneSidedL1Model(evaluator.errors, np.ones(outcomes.n))
-        before = evaluator.counters.simulations
+        before = evaluator.meter.simulations
         outcome = run_trust_region(evaluator, provider, model, x, max_iter=40, radius=0.1,
                                    start=(responses, jacobian), stall_restart=restart)
         events = [h for h in outcome.history if h.get("event", "").startswith("restart")]
         if not restart:
             assert events == [] and provider.restarts == 0
-            assert evaluator.counters.simulations == before  # nothing predicted, nothing simulated
+            assert evaluator.meter.simulations == before  # nothing predicted, nothing simulated
         else:
             assert len(events) >= 1 and provider.restarts == len(events)
-            assert evaluator.counters.simulations - before >= 2 * outcomes.n  # the n·N PAST columns
+            assert evaluator.meter.simulations - before >= 2 * outcomes.n  # the n·N PAST columns
             assert model.value(outcome.responses) < model.value(responses)  # the fresh Jacobian made progress

@@ -55,12 +55,10 @@ def _testbench(tmp_path: Path, netlist: str, **options: object):
     return load_testbench(tmp_path / "tb.yaml")
 
 
-def _admittances(outcome, layout, count):
+def _admittances(waveforms, count):
     """Per sample: Im of the currents into the gate and out of the drain and source nodes, / ω (farads)."""
-    plot = outcome.plot("ac")
-    omega = 2 * np.pi * np.real(plot["frequency"][0])
-    current = {src: np.array([plot[layout.source_current(k, src)][0] for k in range(count)])
-               for src in ("vg", "vd", "vs")}
+    omega = 2 * np.pi * waveforms.axis("ac")[0]
+    current = {src: waveforms.current("ac", src)[:, 0] for src in ("vg", "vd", "vs")}
     values = {"gate": np.imag(-current["vg"]) / omega, "drain": np.imag(current["vd"]) / omega,
               "source": np.imag(current["vs"]) / omega}
     return values, [None] * count
@@ -259,7 +257,7 @@ def test_store_fingerprint_sees_the_option(tmp_path):
          "parasitic_coefficients": {"cgs": [0, 0, 1], "cgd": [0, 0, 1], "cds": [0, 0, 1]}}),
         ROOT / "circuits" / "lna", "x.yaml"), spec.model, spec.path)
     with Engine(workers=1) as engine:
-        prints = {Evaluator(s, engine).store_fingerprint() for s in (spec, par, other)}
+        prints = {Evaluator(s, engine).job.fingerprint for s in (spec, par, other)}
     assert len(prints) == 3
 
 

@@ -113,7 +113,7 @@ def test_sequential_proposal_stops_at_the_first_candidate_meeting_every_spec(tra
     bad = evaluator.lower.copy()  # lowest supply, bias, width and load: far too little gain
     proposal = propose_start(FixedProposer(np.vstack([bad, good, good * 1.01])), spec, evaluator, 3,
                              sequential=True)
-    assert evaluator.counters.simulations == 2 and len(proposal.designs) == 2
+    assert evaluator.meter.simulations == 2 and len(proposal.designs) == 2
     assert proposal.error[0] > 0 >= proposal.error[1] and proposal.best == 1
     batch = propose_start(FixedProposer(np.vstack([bad, good, good * 1.01])), spec, evaluator, 3)
     assert len(batch.designs) == 3 and np.allclose(batch.error[:2], proposal.error)

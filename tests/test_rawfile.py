@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from optiyield.sim.rawfile import RawFileError, read_raw
-from optiyield.sim.runner import find_ngspice
+from optiyield.sim.ngspice.rawfile import RawFileError, read_raw
+from optiyield.sim.ngspice.runner import find_ngspice
 
 RC_DECK = """* rc filter
 V1 in 0 dc 1 ac 1
@@ -130,8 +130,8 @@ def test_missing_and_empty_files(tmp_path):
 def test_uninitialised_imaginary_frequency_does_not_poison_results(tmp_path):
     """ngspice 39 leaves the imaginary part of the AC `frequency` vector uninitialised (seen NaN in
     ~1 of 1,300 runs). Our reader views complex data in place, and measures use the real part only."""
-    from optiyield.sim.deck import Layout
-    from optiyield.sim.runner import RunOutcome
+    from optiyield.sim.ngspice import NgspiceWaveforms
+    from optiyield.sim.ngspice.deck import Layout
     from optiyield.testbench import TestbenchFile, build_testbench
 
     freq = np.logspace(3, 9, 13)
@@ -145,8 +145,8 @@ def test_uninitialised_imaginary_frequency_does_not_poison_results(tmp_path):
         {"name": "t", "netlist": "n.cir", "measures": {"g": {"fn": "lf_gain_db", "out": "out", "in": "in"},
                                                          "bw": {"fn": "bandwidth_3db", "out": "out"}}}),
         tmp_path, tmp_path / "tb.yaml")
-    outcome = RunOutcome(plots=read_raw(tmp_path / "ac.raw"))
-    values, bad = testbench.extract(outcome, Layout(copies=True), 1)
+    waveforms = NgspiceWaveforms(read_raw(tmp_path / "ac.raw"), Layout(copies=True), 1, "")
+    values, bad = testbench.extract(waveforms, 1)
     assert bad == [None]
     assert values["g"][0] == pytest.approx(20 * np.log10(abs(h[0])), rel=1e-12)
     assert values["bw"][0] == pytest.approx(1e6, rel=0.05)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from optiyield.objective import ErrorModel
-from optiyield.optim.evaluator import Counters, Evaluator, Responses
+from optiyield.optim.evaluator import Evaluator, Responses
 from optiyield.optim.region import (
     DeviceRegion,
     RegionCheckError,
@@ -25,6 +25,7 @@ from optiyield.optim.region import (
 )
 from optiyield.optim.staged import staged_bfgs
 from optiyield.sim.engine import Engine
+from optiyield.sim.meter import Meter
 from optiyield.spec import SpecBound, Stage, load_spec
 from optiyield.testbench import load_testbench
 
@@ -57,14 +58,14 @@ class AnalyticEvaluator:
         self.x0 = np.array(x0)
         self.errors = ErrorModel.from_specs(specs or {
             "p": SpecBound(min=2.0, max=3.0), "g": SpecBound(min=6.0), "q": SpecBound(min=3.0)})
-        self.counters = Counters()
+        self.meter = Meter()
         self.log: list[np.ndarray] = []
 
     def responses(self, points: np.ndarray, outcomes: Any = None) -> FakeResponses:
         """Closed-form responses, shape (M, 1) each; counts one simulation per point."""
         points = np.atleast_2d(points).copy()
         self.log.append(points)
-        self.counters.simulations += len(points)
+        self.meter.simulations += len(points)
         a, b, c = points.T
         values = {"p": a + c / 400, "g": 2 * b * 1e6 + c / 100, "q": 10 - c / 100}
         return FakeResponses(values={k: v[:, None] for k, v in values.items()})
@@ -110,7 +111,7 @@ def test_two_stages_meet_all_specs() -> None:
     a, b, c = result.x
     assert 2 <= a + c / 400 <= 3 and 2 * b * 1e6 + c / 100 >= 6 and 10 - c / 100 >= 3
     assert np.all(result.x >= ev.lower) and np.all(result.x <= ev.upper)
-    assert seen == result.history and result.simulations == ev.counters.simulations <= 1000
+    assert seen == result.history and result.simulations == ev.meter.simulations <= 1000
     stages = [r for r in result.history if r["kind"] == "stage"]
     assert max(r["round"] for r in stages) >= 2  # stage 2 raises c, which breaks p again
     previous = dict(zip(ev.names, ev.x0, strict=True))
@@ -124,7 +125,7 @@ def test_two_stages_meet_all_specs() -> None:
 def test_budget_is_respected() -> None:
     ev = AnalyticEvaluator()
     result = staged_bfgs(ev, [STAGE_P, STAGE_GQ], rounds=5, budget=7)
-    assert ev.counters.simulations <= 7 and result.simulations <= 7
+    assert ev.meter.simulations <= 7 and result.simulations <= 7
     assert "budget of 7 simulations spent" in result.status
 
 

@@ -255,3 +255,49 @@ def noise_figure_at_db(
 ) -> _F | np.float64:
     """Noise figure in dB at frequency ``f`` (interpolated on dB in log10 f; NaN outside the sweep)."""
     return value_db_at(freq, noise_factor(inoise, z_s, temp, t0), f, power=True)
+
+
+def _s(db: ArrayLike, deg: ArrayLike) -> NDArray[np.complex128]:
+    return 10.0 ** (np.asarray(db, dtype=float) / 20.0) * np.exp(1j * np.deg2rad(np.asarray(deg, dtype=float)))
+
+
+def rollett_k(s11_db: ArrayLike, s11_deg: ArrayLike, s21_db: ArrayLike, s21_deg: ArrayLike,
+              s12_db: ArrayLike, s12_deg: ArrayLike, s22_db: ArrayLike, s22_deg: ArrayLike) -> NDArray[np.float64]:
+    """Rollett stability factor K = (1 − |S11|² − |S22|² + |Δ|²) / (2 |S12 S21|), Δ = S11 S22 − S12 S21,
+    from magnitudes in dB and phases in degrees (elementwise). Unconditionally stable when K > 1 and
+    |Δ| < 1 (see :func:`stability_delta`)."""
+    s11, s21, s12, s22 = _s(s11_db, s11_deg), _s(s21_db, s21_deg), _s(s12_db, s12_deg), _s(s22_db, s22_deg)
+    delta = s11 * s22 - s12 * s21
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (1 - np.abs(s11) ** 2 - np.abs(s22) ** 2 + np.abs(delta) ** 2) / (2 * np.abs(s12 * s21))
+
+
+def stability_delta(s11_db: ArrayLike, s11_deg: ArrayLike, s21_db: ArrayLike, s21_deg: ArrayLike,
+                    s12_db: ArrayLike, s12_deg: ArrayLike, s22_db: ArrayLike, s22_deg: ArrayLike
+                    ) -> NDArray[np.float64]:
+    """|Δ| = |S11 S22 − S12 S21| (linear), the second condition of Rollett's test (|Δ| < 1)."""
+    delta = _s(s11_db, s11_deg) * _s(s22_db, s22_deg) - _s(s12_db, s12_deg) * _s(s21_db, s21_deg)
+    return np.abs(delta)
+
+
+def phase_deg_at(freq: ArrayLike, x: ArrayLike, f: float) -> NDArray[np.float64]:
+    """Phase of a complex response x (K, n) at frequency f, degrees in (−180, 180], (K,).
+
+    The response is interpolated linearly in f (real and imaginary parts) between the two nearest
+    sweep points; NaN outside the sweep or for a non-finite row."""
+    fr = np.asarray(freq, dtype=float)
+    a = np.atleast_2d(np.asarray(x, dtype=complex))
+    out = np.full(a.shape[0], np.nan)
+    fq = float(f)
+    if not fr[0] * (1 - 1e-9) <= fq <= fr[-1] * (1 + 1e-9):
+        return out
+    fq = min(max(fq, float(fr[0])), float(fr[-1]))
+    j = int(np.searchsorted(fr, fq))
+    if fr[j] == fq:
+        v = a[:, j]
+    else:
+        t = (fq - fr[j - 1]) / (fr[j] - fr[j - 1])
+        v = (1 - t) * a[:, j - 1] + t * a[:, j]
+    out = np.degrees(np.angle(v))
+    out[~np.all(np.isfinite(a), axis=1)] = np.nan
+    return out

@@ -20,15 +20,16 @@ Definitions (the usual phased-array VGA figures; see docs/circuits.md, VGA secti
 The knowledge-aware VGA paper (DESIGN.md §5) gives its own equations 6 and 8 for the RMS gain and
 phase errors; we did not find the paper's text, so these are the textbook forms, labelled as ours.
 
-Also here: Rollett's stability factor K and |Δ| from S-parameters given as dB and degrees (the form in
-which testbench measures carry them), and the input 1-dB compression point and IIP3 of an
-input-power sweep at one state.
+Also here: the input 1-dB compression point and IIP3 of an input-power sweep at one state. Rollett's
+stability factor and the phase of an S-parameter are general RF figures (:mod:`optiyield.measure.rf`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from optiyield.measure.sweep import compression_point
 
 #: Gain states of a 4-bit VGA.
 STATES = 16
@@ -113,29 +114,6 @@ def phase_variation(phase_deg: ArrayLike, st: ArrayLike) -> NDArray[np.float64]:
     return (np.max(d, axis=1, keepdims=True) - np.min(d, axis=1, keepdims=True)) / 2.0
 
 
-def _s(db: ArrayLike, deg: ArrayLike) -> NDArray[np.complex128]:
-    return 10.0 ** (np.asarray(db, dtype=float) / 20.0) * np.exp(1j * np.deg2rad(np.asarray(deg, dtype=float)))
-
-
-def rollett_k(s11_db: ArrayLike, s11_deg: ArrayLike, s21_db: ArrayLike, s21_deg: ArrayLike,
-              s12_db: ArrayLike, s12_deg: ArrayLike, s22_db: ArrayLike, s22_deg: ArrayLike) -> NDArray[np.float64]:
-    """Rollett stability factor K = (1 − |S11|² − |S22|² + |Δ|²) / (2 |S12 S21|), Δ = S11 S22 − S12 S21,
-    from magnitudes in dB and phases in degrees (elementwise). Unconditionally stable when K > 1 and
-    |Δ| < 1 (see :func:`stability_delta`)."""
-    s11, s21, s12, s22 = _s(s11_db, s11_deg), _s(s21_db, s21_deg), _s(s12_db, s12_deg), _s(s22_db, s22_deg)
-    delta = s11 * s22 - s12 * s21
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (1 - np.abs(s11) ** 2 - np.abs(s22) ** 2 + np.abs(delta) ** 2) / (2 * np.abs(s12 * s21))
-
-
-def stability_delta(s11_db: ArrayLike, s11_deg: ArrayLike, s21_db: ArrayLike, s21_deg: ArrayLike,
-                    s12_db: ArrayLike, s12_deg: ArrayLike, s22_db: ArrayLike, s22_deg: ArrayLike
-                    ) -> NDArray[np.float64]:
-    """|Δ| = |S11 S22 − S12 S21| (linear), the second condition of Rollett's test (|Δ| < 1)."""
-    delta = _s(s11_db, s11_deg) * _s(s22_db, s22_deg) - _s(s12_db, s12_deg) * _s(s21_db, s21_deg)
-    return np.abs(delta)
-
-
 def _power_points(pin_dbm: ArrayLike, pout_dbm: ArrayLike, st: ArrayLike, ref: float, first: float
                   ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Input and output power (K, P), dBm, of the power-sweep points: the reference point st == ref, then
@@ -152,11 +130,9 @@ def p1db_in(pin_dbm: ArrayLike, pout_dbm: ArrayLike, st: ArrayLike, ref: float =
 
     The points are the small-signal reference (sweep value ``ref``) and the sweep values ≥ ``first``, in
     increasing input power (the reference is the lowest); the gain is interpolated linearly in dB between
-    points (:func:`optiyield.measure.expr.compression_point`). NaN when the gain never falls by 1 dB or a
+    points (:func:`optiyield.measure.sweep.compression_point`). NaN when the gain never falls by 1 dB or a
     point is missing. ``pin_dbm`` may be the swept available power (1, J) or a measured power (K, J).
     """
-    from optiyield.measure.expr import compression_point
-
     pin, pout = _power_points(pin_dbm, pout_dbm, st, ref, first)
     out = compression_point(pin, pout, 1.0, output=False)
     out[~(np.isfinite(pin) & np.isfinite(pout)).all(axis=1)] = np.nan
@@ -185,45 +161,3 @@ def iip3_from_compression(pin_dbm: ArrayLike, pout_dbm: ArrayLike, st: ArrayLike
     with np.errstate(divide="ignore", invalid="ignore"):
         p3 = np.where((num > 0) & (den > 0), den / num, np.nan)
         return (10.0 * np.log10(p3 / 1e-3))[:, None]
-
-
-def phase_deg_at(freq: ArrayLike, x: ArrayLike, f: float) -> NDArray[np.float64]:
-    """Phase of a complex response x (K, n) at frequency f, degrees in (−180, 180], (K,).
-
-    The response is interpolated linearly in f (real and imaginary parts) between the two nearest
-    sweep points; NaN outside the sweep or for a non-finite row."""
-    fr = np.asarray(freq, dtype=float)
-    a = np.atleast_2d(np.asarray(x, dtype=complex))
-    out = np.full(a.shape[0], np.nan)
-    fq = float(f)
-    if not fr[0] * (1 - 1e-9) <= fq <= fr[-1] * (1 + 1e-9):
-        return out
-    fq = min(max(fq, float(fr[0])), float(fr[-1]))
-    j = int(np.searchsorted(fr, fq))
-    if fr[j] == fq:
-        v = a[:, j]
-    else:
-        t = (fq - fr[j - 1]) / (fr[j] - fr[j - 1])
-        v = (1 - t) * a[:, j - 1] + t * a[:, j]
-    out = np.degrees(np.angle(v))
-    out[~np.all(np.isfinite(a), axis=1)] = np.nan
-    return out
-
-
-#: Expression functions (registered in optiyield/measure/expr.py FUNCTIONS), name → function.
-EXPRESSION_FUNCTIONS = {
-    "state_max": state_max,
-    "state_min": state_min,
-    "sweep_at": sweep_at,
-    "gain_step": gain_step,
-    "rms_gain_error": rms_gain_error,
-    "rms_phase_error": rms_phase_error,
-    "phase_variation": phase_variation,
-    "rollett_k": rollett_k,
-    "stability_delta": stability_delta,
-    "p1db_in": p1db_in,
-    "iip3_from_compression": iip3_from_compression,
-}
-#: Those among them that take the sweep axis away.
-SWEEP_REDUCERS = {"state_max", "state_min", "sweep_at", "gain_step", "rms_gain_error", "rms_phase_error",
-                  "phase_variation", "p1db_in", "iip3_from_compression"}

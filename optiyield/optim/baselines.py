@@ -10,16 +10,17 @@ Both use the optimizer's fixed outcome set (common random numbers) and count eve
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import numpy as np
+from pydantic import Field
 from scipy.optimize import minimize
 from scipy.stats import qmc
 
 from optiyield.objective import passes
 from optiyield.optim.evaluator import Evaluator
-from optiyield.optim.result import IterationCallback, Result
+from optiyield.optim.method import Problem
+from optiyield.optim.result import IterationCallback, IterationRecord, Result
+from optiyield.registry import StepMethod, StepOptions
+from optiyield.sim.meter import Span
 from optiyield.stats.variation import OutcomeSet
 from optiyield.yield_ import YieldEstimate
 
@@ -29,24 +30,26 @@ def _score(evaluator: Evaluator, errors: np.ndarray) -> tuple[int, float]:
     return int(passes(errors).sum()), float(np.maximum(errors, 0).mean())
 
 
+def _record(method: str, evaluator: Evaluator, outcomes: OutcomeSet, iteration: int, best: tuple[int, float],
+            x: np.ndarray, confidence: float) -> IterationRecord:
+    """The record of an iteration: the best design so far and its yield."""
+    est = YieldEstimate.from_counts(best[0], outcomes.n, confidence)
+    return IterationRecord(phase=method, iteration=iteration, simulations=evaluator.meter.simulations,
+                           x=evaluator.design(x), objective=-est.value, yield_estimate=est)
+
+
 def _result(method: str, evaluator: Evaluator, outcomes: OutcomeSet, x: np.ndarray, best: tuple[int, float],
-            history: list[dict[str, Any]], iterations: int, before: tuple[int, int, float], start: float,
-            status: str, confidence: float) -> Result:
+            history: list[IterationRecord], iterations: int, span: Span, status: str, confidence: float) -> Result:
     est = YieldEstimate.from_counts(best[0], outcomes.n, confidence)
     return Result(method=method, x=x, design=evaluator.design(x), objective=-est.value, yield_estimate=est,
-                  history=history, iterations=iterations,
-                  simulations=evaluator.counters.simulations - before[0],
-                  cached=evaluator.counters.cached - before[1],
-                  ngspice_seconds=evaluator.counters.ngspice_seconds - before[2],
-                  wall_seconds=time.perf_counter() - start, status=status)
+                  history=history, iterations=iterations, cost=span.cost, status=status)
 
 
 def random_search(evaluator: Evaluator, outcomes: OutcomeSet, *, budget: int, x0: np.ndarray | None = None,
                   points_per_batch: int = 8, seed: int = 0, confidence: float = 0.95,
                   callback: IterationCallback | None = None) -> Result:
     """Best of Sobol-random design points (plus ``x0``) within ``budget`` simulations."""
-    start = time.perf_counter()
-    before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
+    span = evaluator.meter.span()
     x = evaluator.clip(evaluator.x0 if x0 is None else np.asarray(x0, dtype=float))
     sampler = qmc.Sobol(evaluator.n, scramble=True, seed=seed)
     total_points = max(1, budget // outcomes.n)
@@ -62,25 +65,22 @@ def random_search(evaluator: Evaluator, outcomes: OutcomeSet, *, budget: int, x0
             score = _score(evaluator, e)
             if (score[0], -score[1]) > (best[0], -best[1]):
                 best, best_x = score, point
-        entry = {"step": "random search", "iteration": batch + 1, "yield": best[0] / outcomes.n,
-                 "objective": -best[0] / outcomes.n, "x": evaluator.design(best_x),
-                 "simulations": evaluator.counters.simulations}
+        entry = _record("random search", evaluator, outcomes, batch + 1, best, best_x, confidence)
         history.append(entry)
         if callback:
             callback(entry)
-    return _result("random search", evaluator, outcomes, best_x, best, history, len(history), before, start,
+    return _result("random search", evaluator, outcomes, best_x, best, history, len(history), span,
                    f"{len(candidates)} design points", confidence)
 
 
 def nelder_mead(evaluator: Evaluator, outcomes: OutcomeSet, *, budget: int, x0: np.ndarray | None = None,
                 confidence: float = 0.95, callback: IterationCallback | None = None) -> Result:
     """Nelder–Mead on −yield (+ tie-breaker) within ``budget`` simulations."""
-    start = time.perf_counter()
-    before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
+    cost = evaluator.meter.span()
     span = np.where(evaluator.upper > evaluator.lower, evaluator.upper - evaluator.lower, 1.0)
     x = evaluator.clip(evaluator.x0 if x0 is None else np.asarray(x0, dtype=float))
     state = {"best": (-1, np.inf), "x": x, "iteration": 0}
-    history: list[dict[str, Any]] = []
+    history: list[IterationRecord] = []
 
     def objective(u: np.ndarray) -> float:
         point = evaluator.clip(evaluator.lower + u * span)
@@ -88,9 +88,8 @@ def nelder_mead(evaluator: Evaluator, outcomes: OutcomeSet, *, budget: int, x0: 
         if (score[0], -score[1]) > (state["best"][0], -state["best"][1]):
             state["best"], state["x"] = score, point
         state["iteration"] += 1
-        entry = {"step": "nelder-mead", "iteration": state["iteration"], "yield": state["best"][0] / outcomes.n,
-                 "objective": -state["best"][0] / outcomes.n, "x": evaluator.design(state["x"]),
-                 "simulations": evaluator.counters.simulations}
+        entry = _record("nelder-mead", evaluator, outcomes, state["iteration"], state["best"], state["x"],
+                        confidence)
         history.append(entry)
         if callback:
             callback(entry)
@@ -100,7 +99,7 @@ def nelder_mead(evaluator: Evaluator, outcomes: OutcomeSet, *, budget: int, x0: 
     result = minimize(objective, u0, method="Nelder-Mead",
                       options={"maxfev": max(1, budget // outcomes.n), "initial_simplex": _simplex(u0)})
     return _result("nelder-mead", evaluator, outcomes, state["x"], state["best"], history, state["iteration"],
-                   before, start, str(result.message), confidence)
+                   cost, str(result.message), confidence)
 
 
 def _simplex(u0: np.ndarray, size: float = 0.1) -> np.ndarray:
@@ -111,3 +110,24 @@ def _simplex(u0: np.ndarray, size: float = 0.1) -> np.ndarray:
         v[k] = v[k] + size if v[k] + size <= 1 else v[k] - size
         vertices.append(v)
     return np.array(vertices)
+
+
+class BaselineOptions(StepOptions):
+    """``{baseline: random | nelder-mead, budget: N}``: at most ``budget`` simulations."""
+
+    budget: int = Field(2000, ge=1)
+
+
+def _random(problem: Problem, x0: np.ndarray, options: BaselineOptions, callback: IterationCallback | None) -> Result:
+    return random_search(problem.evaluator, problem.outcomes, budget=options.budget, x0=x0,
+                         confidence=problem.confidence, callback=callback)
+
+
+def _nelder_mead(problem: Problem, x0: np.ndarray, options: BaselineOptions,
+                 callback: IterationCallback | None) -> Result:
+    return nelder_mead(problem.evaluator, problem.outcomes, budget=options.budget, x0=x0,
+                       confidence=problem.confidence, callback=callback)
+
+
+RANDOM = StepMethod(kind="baseline", name="random", options=BaselineOptions, run=_random)
+NELDER_MEAD = StepMethod(kind="baseline", name="nelder-mead", options=BaselineOptions, run=_nelder_mead)

@@ -8,16 +8,19 @@ M·N rows (batched copies, all cores), with rows already in the store served fro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from optiyield.montecarlo import sample_matrix
 from optiyield.objective import ErrorModel
-from optiyield.sim.engine import FAILED, Engine
+from optiyield.sim.engine import FAILED
+from optiyield.sim.job import SimJob
+from optiyield.sim.meter import Meter
+from optiyield.sim.protocol import Backend, RunOutcome
 from optiyield.spec import Spec
 from optiyield.stats.variation import OutcomeSet
-from optiyield.store import Store, fingerprint
+from optiyield.store import Store
 
 
 @dataclass
@@ -41,25 +44,12 @@ class Responses:
         return model.errors(self.values)
 
 
-@dataclass
-class Counters:
-    """What evaluations cost: samples simulated by ngspice, samples served from the store, ngspice
-    processes, summed ngspice process time and wall time of engine calls (s)."""
-
-    simulations: int = 0
-    cached: int = 0
-    runs: int = 0
-    ngspice_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    failed: int = 0
-    requests: int = 0
-    history: list[int] = field(default_factory=list)
-
-
 class Evaluator:
-    """Simulates a spec's testbench at design points, optionally over a fixed outcome set (CRN)."""
+    """Simulates a spec's testbench at design points, optionally over a fixed outcome set (CRN).
 
-    def __init__(self, spec: Spec, engine: Engine, store: Store | None = None,
+    ``meter`` counts every sample it simulates or serves from the store (and every probe)."""
+
+    def __init__(self, spec: Spec, engine: Backend | None, store: Store | None = None,
                  progress: Callable[[int], None] | None = None) -> None:
         self.spec, self.engine, self.store, self.progress = spec, engine, store, progress
         self.names = tuple(spec.file.design)
@@ -67,8 +57,8 @@ class Evaluator:
         start = spec.design_start
         self.x0 = np.array([start[n] for n in self.names], dtype=float)
         self.errors = ErrorModel.from_specs(spec.file.specs)
-        self.counters = Counters()
-        self._job = spec.testbench.job(spec.parameters)
+        self.meter = Meter()
+        self.job = spec.testbench.job(spec.parameters)
 
     @property
     def n(self) -> int:
@@ -101,7 +91,7 @@ class Evaluator:
         m = points.shape[0]
         rows = self.rows(points, outcomes)
         count = rows.shape[0]
-        measures = self._job.measures
+        measures = self.job.measures
         values = {name: np.full(count, np.nan) for name in measures}
         status = np.full(count, FAILED, dtype=object)
         reason = np.full(count, "", dtype=object)
@@ -113,34 +103,35 @@ class Evaluator:
             status[found] = stored_status[found]
             reason[found] = stored_reason[found]
             todo = ~found
-            self.counters.cached += int(found.sum())
+            self.meter.add(cached=int(found.sum()))
             if self.progress and found.any():
                 self.progress(int(found.sum()))
         if todo.any():
-            result = self.engine.run(self._job, rows[todo], self.progress)
+            if self.engine is None:
+                raise RuntimeError("this evaluator has no engine: it can only read the store")
+            result = self.engine.run(self.job, rows[todo], self.progress)
             for name in measures:
                 values[name][todo] = result.values[name]
             status[todo] = result.status
             reason[todo] = result.reason
-            self.counters.simulations += int(todo.sum())
-            self.counters.runs += result.runs
-            self.counters.ngspice_seconds += result.ngspice_seconds
-            self.counters.wall_seconds += result.wall_seconds
-            self.counters.failed += result.n_failed
+            self.meter.add(simulations=int(todo.sum()), runs=result.runs, ngspice_seconds=result.ngspice_seconds,
+                           failed=result.n_failed)
             if self.store is not None:
                 self.store.save(rows[todo], result.values, result.status, result.reason)
-        self.counters.requests += 1
-        self.counters.history.append(self.counters.simulations)
         shape = (m, count // m)
         return Responses(values={k: v.reshape(shape) for k, v in values.items()}, status=status.reshape(shape),
                          reason=reason.reshape(shape), rows=rows)
 
-    def store_fingerprint(self) -> str:
-        """Identity of this testbench + parameter order, for :class:`~optiyield.store.Store`."""
-        tb = self.spec.testbench
-        # parasitics: regression changes the circuit without changing the netlist file (docs/testbench.md)
-        extra = ()
-        if tb.parasitics is not None:
-            extra = (f"parasitics: {tb.parasitics.model_dump_json(include={'cgs', 'cgd', 'cds'})}",)
-        return fingerprint(tb.netlist.path.read_text(), tb.netlist.hoisted + extra,
-                           {k: v.model_dump() for k, v in tb.measures.items()}, tb.options, self.spec.parameters)
+    def nominal_row(self, x: np.ndarray) -> np.ndarray:
+        """The parameter row (P,) of design ``x`` with every statistical parameter at nominal."""
+        return self.rows(np.asarray(x, dtype=float), None)[0]
+
+    def probe(self, job: SimJob, row: np.ndarray) -> RunOutcome:
+        """One single-sample run of a job variant (e.g. ``.op`` only with device quantities saved) for the
+        region check or an analytical sizer; counted as one simulation, not stored (its results are
+        waveforms, not measures)."""
+        if self.engine is None:
+            raise RuntimeError("this evaluator has no engine: it cannot probe")
+        outcome = self.engine.probe(job, row)
+        self.meter.add(simulations=1, runs=1, ngspice_seconds=outcome.seconds, failed=0 if outcome.ok else 1)
+        return outcome

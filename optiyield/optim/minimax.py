@@ -10,16 +10,19 @@ scaled margin is −objective).
 
 from __future__ import annotations
 
-import time
+from typing import Literal
 
 import cvxpy as cp
 import numpy as np
+from pydantic import Field
 
 from optiyield.objective import ErrorModel, minimax_value
 from optiyield.optim.evaluator import Evaluator
 from optiyield.optim.gradients import make_provider
+from optiyield.optim.method import Problem
 from optiyield.optim.result import IterationCallback, Result
 from optiyield.optim.trust_region import run_trust_region, solve_lp
+from optiyield.registry import StepMethod, StepOptions
 
 
 class MinimaxModel:
@@ -63,8 +66,7 @@ def minimax(evaluator: Evaluator, x0: np.ndarray | None = None, *, gradient: str
 
     ``until="feasible"`` stops at the first iterate meeting every spec (objective ≤ 0); the start is
     then simulated alone first, so a start that already meets every spec costs one simulation."""
-    start_time = time.perf_counter()
-    before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
+    span = evaluator.meter.span()
     model = MinimaxModel(evaluator.errors)
     x_start = evaluator.clip(np.asarray(evaluator.x0 if x0 is None else x0, dtype=float))
     target = 0.0 if until == "feasible" else None
@@ -73,11 +75,7 @@ def minimax(evaluator: Evaluator, x0: np.ndarray | None = None, *, gradient: str
                                     model.weights))
         if value <= target:
             return Result(method="minimax (start already feasible)", x=x_start, design=evaluator.design(x_start),
-                          objective=value, yield_estimate=None, iterations=0,
-                          simulations=evaluator.counters.simulations - before[0],
-                          cached=evaluator.counters.cached - before[1],
-                          ngspice_seconds=evaluator.counters.ngspice_seconds - before[2],
-                          wall_seconds=time.perf_counter() - start_time,
+                          objective=value, yield_estimate=None, iterations=0, cost=span.cost,
                           status=f"start meets every spec: objective {value:.4g} <= 0")
     provider = make_provider(gradient, evaluator, None, refresh=refresh)
     outcome = run_trust_region(
@@ -87,6 +85,28 @@ def minimax(evaluator: Evaluator, x0: np.ndarray | None = None, *, gradient: str
     return Result(
         method=f"minimax ({provider.name})", x=outcome.x, design=evaluator.design(outcome.x),
         objective=outcome.value, yield_estimate=None, history=outcome.history, iterations=outcome.iterations,
-        simulations=evaluator.counters.simulations - before[0], cached=evaluator.counters.cached - before[1],
-        ngspice_seconds=evaluator.counters.ngspice_seconds - before[2],
-        wall_seconds=time.perf_counter() - start_time, status=outcome.status)
+        cost=span.cost, status=outcome.status)
+
+
+class MinimaxOptions(StepOptions):
+    """``{nominal: minimax, …}``: ``gradient`` provider (igat, past, central), ``max_iter`` trust-region
+    iterations, starting ``trust_region`` radius (fraction of each variable's range), IGAT's PAST
+    ``refresh`` period (0: only at the start), ``stall_restart`` (IGAT: one fresh PAST Jacobian before a
+    stall counts), ``until`` (converged, or feasible: stop at the first design meeting every spec)."""
+
+    gradient: Literal["igat", "past", "central"] = "igat"
+    max_iter: int = Field(30, ge=1)
+    trust_region: float = Field(0.1, gt=0, le=1)
+    refresh: int = Field(5, ge=0)
+    stall_restart: bool = False
+    until: Literal["converged", "feasible"] = "converged"
+
+
+def _run(problem: Problem, x0: np.ndarray, options: MinimaxOptions, callback: IterationCallback | None) -> Result:
+    return minimax(problem.evaluator, x0, gradient=options.gradient, max_iter=options.max_iter,
+                   radius=options.trust_region, refresh=options.refresh, callback=callback, until=options.until,
+                   stall_restart=options.stall_restart)
+
+
+METHOD = StepMethod(kind="nominal", name="minimax", options=MinimaxOptions, run=_run,
+                    label=lambda o: f"minimax ({o.gradient})")

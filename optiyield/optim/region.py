@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from optiyield.sim.deck import render
-from optiyield.sim.runner import NgspiceRunner
+from optiyield.sim.engine import Probe, probing
+from optiyield.sim.job import SimJob
 from optiyield.spec import Spec
 from optiyield.testbench import Testbench
 
@@ -104,64 +103,60 @@ def device_vector(device: str, quantity: str) -> str:
     return f"@{name}[{quantity}]"
 
 
+def operating_point_job(testbench: Testbench, names: Sequence[str], saves: Sequence[str]) -> SimJob:
+    """A single-sample job of ``testbench`` that runs only ``.op`` (no other analyses, no ``.meas``) and
+    saves the vectors ``saves`` (e.g. ``@m1[vdsat]``)."""
+    netlist = dataclasses.replace(testbench.netlist, analyses=(".op",), measures=())
+    return SimJob(netlist=netlist, names=tuple(names), copies=False, timeout=testbench.timeout,
+                  options=testbench.options, expected=("op",), saves=tuple(saves))
+
+
 def device_regions(testbench: Testbench, names: Sequence[str], values: Sequence[float] | np.ndarray,
-                   runner: NgspiceRunner | None = None,
-                   transistors: Sequence[str] | None = None) -> list[DeviceRegion]:
+                   probe: Probe | None = None, transistors: Sequence[str] | None = None) -> list[DeviceRegion]:
     """Simulate the operating point of ``testbench`` with parameters ``names`` = ``values`` (SI) and
     return the region of each transistor (default: ``testbench.transistors``), in that order.
 
-    Only ``.op`` is run (the testbench's other analyses and ``.meas`` lines are left out). Raises
-    :class:`RegionCheckError` when ngspice fails or a device is unknown. ``runner`` defaults to a new
-    :class:`NgspiceRunner`, closed afterwards.
+    Only ``.op`` is run (the testbench's other analyses and ``.meas`` lines are left out), through
+    ``probe`` (default: a private engine, not counted anywhere). Raises :class:`RegionCheckError` when the
+    simulation fails or a device is unknown.
     """
     devices = tuple(testbench.transistors if transistors is None else transistors)
     if not devices:
         return []
-    netlist = dataclasses.replace(testbench.netlist, analyses=(".op",), measures=())
     saves = [device_vector(d, q) for d in devices for q in QUANTITIES]
-    own = runner is None
-    runner = runner or NgspiceRunner()
-    folder = runner.workdir()
-    try:
-        deck, _ = render(netlist, names, np.asarray(values, dtype=float).reshape(1, -1), str(folder / "out.raw"),
-                         copies=False, options=testbench.options, saves=saves)
-        outcome = runner.run(deck, folder, testbench.timeout, expected=("op",))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        if own:
-            runner.close()
-    if not outcome.ok:
+    with probing(probe) as run:
+        outcome = run(operating_point_job(testbench, names, saves), np.asarray(values, dtype=float))
+    if not outcome.ok or outcome.waveforms is None:
         raise RegionCheckError(f"operating point for the region check failed: {outcome.failure}")
     unknown = {m.lower() for m in _UNRECOGNIZED.findall(outcome.stdout)}
     missing = [d for d in devices if any(device_vector(d, q) in unknown for q in QUANTITIES)]
     if missing:
         raise RegionCheckError(f"ngspice does not know {', '.join(missing)} (or it has no Vgs/Vds/Vth/Vdsat): "
                                "`transistors` must name MOSFET instances of the netlist, e.g. M1 or X1.M3")
-    plot = outcome.plot("op")
+    waveforms = outcome.waveforms
+    available = set(waveforms.names("op"))
     regions = []
     for device in devices:
         found: dict[str, float] = {}
         for quantity in QUANTITIES:
             vector = device_vector(device, quantity)
-            for key in (f"v({vector})", vector):
-                if key in plot:
-                    found[quantity] = float(np.real(plot[key][0]))
-                    break
-            else:
+            key = next((k for k in (f"v({vector})", vector) if k in available), None)
+            if key is None:
                 raise RegionCheckError(f"{device}: {vector} is not in the operating-point results")
+            found[quantity] = float(np.real(waveforms.vector("op", key)[0]))
         regions.append(DeviceRegion(device, **found))
     return regions
 
 
 def region_check(spec: Spec, design: Mapping[str, float] | None = None,
-                 runner: NgspiceRunner | None = None) -> list[DeviceRegion]:
-    """Regions of the spec's testbench ``transistors`` at a design point (name → SI value; default the
+                 probe: Probe | None = None) -> list[DeviceRegion]:
+    """Regions of the spec's testbench ``transistors`` at a design point (name → SI value; None: the
     start point), statistical parameters at nominal. An empty list when no transistors are listed."""
     if not spec.testbench.transistors:
         return []
     nominal = spec.nominal(dict(design or {}))
     names = spec.parameters
-    return device_regions(spec.testbench, names, [nominal[n] for n in names], runner)
+    return device_regions(spec.testbench, names, [nominal[n] for n in names], probe)
 
 
 def format_region_report(regions: Sequence[DeviceRegion]) -> str:

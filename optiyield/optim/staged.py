@@ -31,30 +31,34 @@ Before optimizing, the transistor region check (:mod:`optiyield.optim.region`) r
 point when the testbench lists ``transistors``. A device out of saturation does NOT stop the run: it
 is reported prominently (first history record and the head of ``status``) and the optimization goes
 on, because a designer wants to know, and the staged moves may well bring the device into saturation.
-The check runs again at the final point, so the status says whether that happened. The check is one
-ngspice run outside the evaluator, not counted in its simulations.
+The check runs again at the final point, so the status says whether that happened. Each check is one
+single-sample ``.op`` run, counted by the evaluator like any simulation (:meth:`Evaluator.probe`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic import Field
 from scipy.optimize import minimize
 
 from optiyield.objective import ErrorModel, weighted_penalty
-from optiyield.optim.evaluator import Counters, Responses
+from optiyield.optim.evaluator import Responses
+from optiyield.optim.method import Problem
 from optiyield.optim.region import RegionCheckError, format_region_report, region_check
-from optiyield.optim.result import IterationCallback, Result
+from optiyield.optim.result import IterationCallback, IterationRecord, Result
+from optiyield.registry import StepMethod, StepOptions
+from optiyield.sim.meter import Meter, Span
 from optiyield.spec import Stage
 
 
 class StagedEvaluator(Protocol):
     """What :func:`staged_bfgs` needs of an :class:`~optiyield.optim.evaluator.Evaluator`: design
     variable ``names``, bounds ``lower``/``upper`` and start ``x0`` (SI, shape (n,)), the error model,
-    the counters, and ``responses(points (M, n))`` whose ``values[measure]`` have shape (M, 1) (only
+    the cost meter, and ``responses(points (M, n))`` whose ``values[measure]`` have shape (M, 1) (only
     ``values`` is read)."""
 
     names: tuple[str, ...]
@@ -62,7 +66,7 @@ class StagedEvaluator(Protocol):
     upper: np.ndarray
     x0: np.ndarray
     errors: ErrorModel
-    counters: Counters
+    meter: Meter
 
     def responses(self, points: np.ndarray, outcomes: Any = None) -> Responses:
         """Simulate M design points nominally in one request."""
@@ -82,13 +86,13 @@ class _Problem:
 
     def __init__(self, evaluator: StagedEvaluator, budget: int) -> None:
         self.evaluator, self.budget = evaluator, budget
-        self.start = evaluator.counters.simulations
+        self.start = evaluator.meter.simulations
         self.cache: dict[bytes, np.ndarray] = {}
 
     @property
     def used(self) -> int:
         """Simulations spent so far by this optimizer."""
-        return self.evaluator.counters.simulations - self.start
+        return self.evaluator.meter.simulations - self.start
 
     def errors(self, points: np.ndarray) -> np.ndarray:
         """Errors (M, J) at design points (M, n); one evaluator request for the uncached ones.
@@ -128,24 +132,24 @@ def _passing(errors: ErrorModel, e: np.ndarray) -> dict[str, bool]:
     return status
 
 
-def _region_record(evaluator: StagedEvaluator, x: np.ndarray, when: str) -> dict[str, Any] | None:
+def _region_record(evaluator: StagedEvaluator, x: np.ndarray, when: str) -> IterationRecord | None:
     """Region check at x as a history record, or None when the testbench lists no transistors."""
     spec = getattr(evaluator, "spec", None)
-    if spec is None or not spec.testbench.transistors:
+    probe = getattr(evaluator, "probe", None)
+    if spec is None or probe is None or not spec.testbench.transistors:
         return None
-    engine = getattr(evaluator, "engine", None)
-    runner = getattr(engine, "runner", None)
     design = {n: float(v) for n, v in zip(evaluator.names, x, strict=True)}
-    record: dict[str, Any] = {"step": "staged-bfgs", "kind": "region-check", "when": when, "x": design,
-                              "simulations": evaluator.counters.simulations}
-    evaluator.counters.simulations += 1  # one single-sample ngspice run, counted like any other
+    simulations = evaluator.meter.simulations
+    data: dict[str, Any] = {"kind": "region-check", "when": when}
     try:
-        regions = region_check(spec, design, runner)
+        regions = region_check(spec, design, probe)  # one single-sample .op run, counted by the evaluator
     except RegionCheckError as exc:
-        record.update(regions=[], saturated=None, report=f"region check failed: {exc}")
-        return record
-    record.update(regions=regions, saturated=all(r.saturated for r in regions), report=format_region_report(regions))
-    return record
+        data.update(regions=[], saturated=None, report=f"region check failed: {exc}")
+    else:
+        data.update(regions=regions, saturated=all(r.saturated for r in regions),
+                    report=format_region_report(regions))
+    return IterationRecord(phase="staged-bfgs", iteration=0, simulations=simulations, x=design,
+                           event=f"region check ({when})", data=data)
 
 
 def staged_bfgs(
@@ -168,7 +172,7 @@ def staged_bfgs(
     ``stages`` in order; ``weights`` the spec weights (spec name → weight, or one per error function;
     default the specs' own ``weight``), overridden within a stage by the stage's own weights.
     ``rounds`` caps the repetitions of the stage sequence, ``budget`` the simulations (samples, as
-    counted by ``evaluator.counters.simulations``). ``step`` is the forward-difference step in
+    counted by ``evaluator.meter.simulations``). ``step`` is the forward-difference step in
     normalised units, ``margin`` the target depth inside each bound in scaled error units,
     ``max_iter`` the L-BFGS-B iterations per stage run. ``protect`` the guard weight factor of the other
     stages' passing specs (0: a stage sees only its own specs). ``callback`` gets every history record.
@@ -183,22 +187,25 @@ def staged_bfgs(
     ``simulations`` (evaluator total so far), ``lbfgs_iterations``, ``stopped`` (why), ``x`` (design
     mapping) and ``skipped`` (True when the stage's specs already passed: no simulation).
     """
-    started = time.perf_counter()
-    counters = evaluator.counters
-    sims0, cached0, seconds0 = counters.simulations, counters.cached, counters.ngspice_seconds
+    meter = evaluator.meter
+    cost = meter.span()
     model = evaluator.errors
     names = tuple(evaluator.names)
     lower, upper = np.asarray(evaluator.lower, dtype=float), np.asarray(evaluator.upper, dtype=float)
     span = upper - lower
     base_weights = _function_weights(model, weights)
     problem = _Problem(evaluator, budget)
-    history: list[dict[str, Any]] = []
+    history: list[IterationRecord] = []
     notes: list[str] = []
 
-    def emit(record: dict[str, Any]) -> None:
+    def emit(record: IterationRecord) -> None:
         history.append(record)
         if callback is not None:
             callback(record)
+
+    def stage_record(iteration: int, x: dict[str, float], objective: float, data: dict[str, Any]) -> IterationRecord:
+        return IterationRecord(phase="staged-bfgs", iteration=iteration, simulations=meter.simulations, x=x,
+                               objective=objective, data={"kind": "stage", **data})
 
     x = np.clip(np.asarray(evaluator.x0 if x0 is None else x0, dtype=float).copy(), lower, upper)
     start_region = _region_record(evaluator, x, "start") if check_regions else None
@@ -228,8 +235,8 @@ def staged_bfgs(
     try:
         e = problem.errors(x)[0]
     except _Stop:
-        return _finish(evaluator, x, np.full(len(model), np.nan), np.nan, history, 0, started, sims0, cached0,
-                       seconds0, f"budget of {budget} simulations too small to evaluate the start point", notes)
+        return _finish(evaluator, x, np.nan, history, 0, cost,
+                       f"budget of {budget} simulations too small to evaluate the start point", notes)
     stop = ""
     runs = 0
     iteration = 0
@@ -243,17 +250,13 @@ def staged_bfgs(
             before = weighted_penalty(e[rows] + margin, w)
             spent = problem.used
             passing = _passing(model, e)
-            record: dict[str, Any] = {
-                "step": "staged-bfgs", "kind": "stage", "iteration": iteration, "round": round_index,
-                "stage": stage.name, "variables": [names[i] for i in active], "penalty_before": before,
-                "yield": None,
-            }
+            record: dict[str, Any] = {"round": round_index, "stage": stage.name,
+                                      "variables": [names[i] for i in active], "penalty_before": before}
             if all(passing[s] for s in stage.spec_names) or active.size == 0 or rows.size == 0:
                 reason = "specs already pass" if rows.size and active.size else "nothing to optimize"
-                record.update(penalty_after=before, objective=total(e), passing=passing, stage_simulations=0,
-                              simulations=counters.simulations, lbfgs_iterations=0, stopped=reason,
-                              x=design(x), skipped=True)
-                emit(record)
+                record.update(penalty_after=before, passing=passing, stage_simulations=0, lbfgs_iterations=0,
+                              stopped=reason, skipped=True)
+                emit(stage_record(iteration, design(x), total(e), record))
                 continue
             guards = np.array([j for j, f in enumerate(model.functions) if protect > 0
                                and f.measure not in stage.spec_names and e[j] <= 0], dtype=int)
@@ -261,11 +264,9 @@ def staged_bfgs(
             x, e, nit, why = _run_stage(problem, x, e, active, rows, w, lower, span, step, margin, max_iter,
                                         model, stage.spec_names, guards, protect * base_weights[guards])
             runs += 1
-            record.update(penalty_after=weighted_penalty(e[rows] + margin, w), objective=total(e),
-                          passing=_passing(model, e), stage_simulations=problem.used - spent,
-                          simulations=counters.simulations, lbfgs_iterations=nit, stopped=why, x=design(x),
-                          skipped=False)
-            emit(record)
+            record.update(penalty_after=weighted_penalty(e[rows] + margin, w), passing=_passing(model, e),
+                          stage_simulations=problem.used - spent, lbfgs_iterations=nit, stopped=why, skipped=False)
+            emit(stage_record(iteration, design(x), total(e), record))
             if why == "budget":
                 stop = f"budget of {budget} simulations spent"
                 break
@@ -291,7 +292,7 @@ def staged_bfgs(
     if end_region is not None:
         emit(end_region)
         notes.append("at the final point: " + end_region["report"].splitlines()[0].removeprefix("region check: "))
-    return _finish(evaluator, x, e, total(e), history, iteration, started, sims0, cached0, seconds0, status, notes)
+    return _finish(evaluator, x, total(e), history, iteration, cost, status, notes)
 
 
 def _run_stage(problem: _Problem, x: np.ndarray, e: np.ndarray, active: np.ndarray, rows: np.ndarray,
@@ -355,18 +356,36 @@ def _run_stage(problem: _Problem, x: np.ndarray, e: np.ndarray, active: np.ndarr
     return best["x"], best["e"], nit, why
 
 
-def _finish(evaluator: StagedEvaluator, x: np.ndarray, e: np.ndarray, objective: float,
-            history: list[dict[str, Any]], iterations: int, started: float, sims0: int, cached0: int,
-            seconds0: float, status: str, notes: list[str]) -> Result:
+def _finish(evaluator: StagedEvaluator, x: np.ndarray, objective: float, history: list[IterationRecord],
+            iterations: int, cost: Span, status: str, notes: list[str]) -> Result:
     """Assemble the :class:`Result` (warnings from the region checks lead the status)."""
-    counters = evaluator.counters
     warnings = [n for n in notes if n.startswith("WARNING")]
     others = [n for n in notes if not n.startswith("WARNING")]
     text = "; ".join(warnings + [status] + others)
     return Result(
         method="staged-bfgs", x=x, design={n: float(v) for n, v in zip(evaluator.names, x, strict=True)},
-        objective=float(objective), yield_estimate=None, history=history, iterations=iterations,
-        simulations=counters.simulations - sims0, cached=counters.cached - cached0,
-        ngspice_seconds=counters.ngspice_seconds - seconds0, wall_seconds=time.perf_counter() - started,
+        objective=float(objective), yield_estimate=None, history=history, iterations=iterations, cost=cost.cost,
         status=text,
     )
+
+
+class StagedOptions(StepOptions):
+    """``{staged: bfgs, …}``: the spec's ``stages`` repeated up to ``rounds`` times within ``budget``
+    simulations; ``protect``: guard weight of the other stages' passing specs (0: off)."""
+
+    rounds: int = Field(3, ge=1)
+    budget: int = Field(2000, ge=1)
+    protect: float = Field(0.0, ge=0)
+
+    def check(self, spec: Any, folder: Path) -> Iterator[tuple[str, str]]:
+        """A staged step needs the spec's ``stages``."""
+        if not spec.stages:
+            yield "", "a `staged` step needs `stages:` in the spec"
+
+
+def _run(problem: Problem, x0: np.ndarray, options: StagedOptions, callback: IterationCallback | None) -> Result:
+    return staged_bfgs(problem.evaluator, problem.spec.file.stages, rounds=options.rounds, budget=options.budget,
+                       protect=options.protect, x0=x0, callback=callback)
+
+
+METHOD = StepMethod(kind="staged", name="bfgs", options=StagedOptions, run=_run, label=lambda o: "staged BFGS")

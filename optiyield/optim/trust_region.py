@@ -19,7 +19,7 @@ import numpy as np
 
 from optiyield.optim.evaluator import Evaluator
 from optiyield.optim.gradients import GradientProvider
-from optiyield.optim.result import IterationCallback
+from optiyield.optim.result import IterationCallback, IterationRecord
 
 
 class TrustRegionModel(Protocol):
@@ -58,7 +58,7 @@ class TrustRegionOutcome:
     value: float
     iterations: int
     status: str
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[IterationRecord] = field(default_factory=list)
 
 
 def run_trust_region(
@@ -80,7 +80,8 @@ def run_trust_region(
 ) -> TrustRegionOutcome:
     """Iterate from ``x0``: linearise (provider), solve the subproblem, simulate the trial, accept or
     shrink. ``start`` gives responses and Jacobian at x0 if already known; ``record`` adds
-    per-iteration figures (e.g. the yield) computed from responses. With ``target``, stop as soon as an
+    per-iteration figures computed from responses to each :class:`IterationRecord` (its key
+    ``yield_estimate``, a YieldEstimate, becomes the record's yield). With ``target``, stop as soon as an
     accepted iterate's objective is ≤ target (its Jacobian is then not recomputed); the start is not
     checked (a caller that wants that checks it before paying for the start's Jacobian, as minimax does).
     With ``stall_restart`` and a provider whose Jacobian is approximate (one with a ``restart`` method:
@@ -91,14 +92,17 @@ def run_trust_region(
     x = evaluator.clip(np.asarray(x0, dtype=float))
     responses, jacobian = start if start is not None else provider.start(x)
     value = model.value(responses)
-    history: list[dict[str, Any]] = []
+    history: list[IterationRecord] = []
     status = f"{max_iter} iterations"
     start_time = time.perf_counter()
 
-    def note(iteration: int, **extra: Any) -> None:
-        entry = {"step": label, "iteration": iteration, "objective": value, "radius": radius,
-                 "x": evaluator.design(x), "simulations": evaluator.counters.simulations,
-                 "seconds": time.perf_counter() - start_time, **extra, **(record(responses) if record else {})}
+    def note(iteration: int, accepted: bool, event: str | None = None, **extra: float) -> None:
+        data = dict(record(responses)) if record else {}
+        estimate = data.pop("yield_estimate", None)
+        entry = IterationRecord(phase=label, iteration=iteration, simulations=evaluator.meter.simulations,
+                                x=evaluator.design(x), objective=value, yield_estimate=estimate, accepted=accepted,
+                                event=event, data={"radius": radius, "seconds": time.perf_counter() - start_time,
+                                                   **extra, **data})
         history.append(entry)
         if callback:
             callback(entry)

@@ -20,18 +20,20 @@ recorded at every iteration.
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import Any, Literal
 
 import cvxpy as cp
 import numpy as np
+from pydantic import Field
 from scipy.optimize import minimize
 
 from optiyield.objective import ErrorModel, alpha_weights, generalized_l1, one_sided_l1, passes
 from optiyield.optim.evaluator import Evaluator
 from optiyield.optim.gradients import IGAT, make_provider
-from optiyield.optim.result import IterationCallback, Result
+from optiyield.optim.method import Problem
+from optiyield.optim.result import IterationCallback, IterationRecord, Result
 from optiyield.optim.trust_region import run_trust_region, solve_lp
+from optiyield.registry import StepMethod, StepOptions
 from optiyield.stats.variation import OutcomeSet
 from optiyield.yield_ import YieldEstimate
 
@@ -71,8 +73,8 @@ class OneSidedL1Model:
         return YieldEstimate.from_counts(int(ok.sum()), len(ok), self.confidence)
 
     def record(self, responses: np.ndarray) -> dict[str, Any]:
-        est = self.estimate(responses)
-        return {"yield": est.value, "yield_low": est.low, "yield_high": est.high, "passed": est.passed}
+        """The yield estimate of an iterate, for its :class:`~optiyield.optim.result.IterationRecord`."""
+        return {"yield_estimate": self.estimate(responses)}
 
 
 def _softplus(z: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
@@ -126,12 +128,11 @@ def yield_l1(evaluator: Evaluator, outcomes: OutcomeSet, x0: np.ndarray | None =
     quasi-Newton evaluations after each phase (0 = none; with PAST each costs a Jacobian);
     ``stall_restart``: when IGAT's trust region collapses, recompute its Jacobian by PAST once and go on.
     """
-    start_time = time.perf_counter()
-    before = (evaluator.counters.simulations, evaluator.counters.cached, evaluator.counters.ngspice_seconds)
+    span = evaluator.meter.span()
     provider = make_provider(gradient, evaluator, outcomes, refresh=refresh)
     x = evaluator.clip(evaluator.x0 if x0 is None else np.asarray(x0, dtype=float))
     responses, jacobian = provider.start(x)
-    history: list[dict[str, Any]] = []
+    history: list[IterationRecord] = []
     iterations, status, value = 0, "", float("nan")
     model = OneSidedL1Model(evaluator.errors, np.ones(outcomes.n), confidence)
     start_yield = model.estimate(responses)
@@ -152,9 +153,9 @@ def yield_l1(evaluator: Evaluator, outcomes: OutcomeSet, x0: np.ndarray | None =
             x, responses = refined_x, refined_r
             jacobian = provider.accept(x, responses)
             value = model.value(responses)
-            entry = {"step": f"yield phase {phase}", "iteration": iterations, "objective": value,
-                     "x": evaluator.design(x), "simulations": evaluator.counters.simulations,
-                     "quasi_newton": True, **model.record(responses)}
+            entry = IterationRecord(phase=f"yield phase {phase}", iteration=iterations,
+                                    simulations=evaluator.meter.simulations, x=evaluator.design(x), objective=value,
+                                    yield_estimate=model.estimate(responses), data={"quasi_newton": True})
             history.append(entry)
             if callback:
                 callback(entry)
@@ -170,8 +171,33 @@ def yield_l1(evaluator: Evaluator, outcomes: OutcomeSet, x0: np.ndarray | None =
     final = model.estimate(responses)
     return Result(
         method=f"one-sided l1 ({provider.name})", x=x, design=evaluator.design(x), objective=value,
-        yield_estimate=final, history=history, iterations=iterations,
-        simulations=evaluator.counters.simulations - before[0], cached=evaluator.counters.cached - before[1],
-        ngspice_seconds=evaluator.counters.ngspice_seconds - before[2],
-        wall_seconds=time.perf_counter() - start_time,
+        yield_estimate=final, history=history, iterations=iterations, cost=span.cost,
         status=f"{status}; yield {start_yield.value:.1%} → {final.value:.1%}")
+
+
+class YieldL1Options(StepOptions):
+    """``{yield: l1, …}``: ``gradient`` provider, ``max_iter`` trust-region iterations per phase, ``phases``
+    (α recomputed at each), starting ``trust_region`` radius (fraction of each range), IGAT's PAST
+    ``refresh`` period (0: only at the start), ``refine`` (quasi-Newton evaluations after a phase, 0: off),
+    ``stall_restart``, and ``samples``: the size of the run's optimization outcome set (default
+    ``run.samples``; the first yield step's value counts)."""
+
+    gradient: Literal["igat", "past", "central"] = "igat"
+    max_iter: int = Field(30, ge=1)
+    phases: int = Field(2, ge=1)
+    trust_region: float = Field(0.1, gt=0, le=1)
+    refresh: int = Field(5, ge=0)
+    refine: int = Field(8, ge=0)
+    stall_restart: bool = False
+    samples: int | None = Field(None, ge=1)
+
+
+def _run(problem: Problem, x0: np.ndarray, options: YieldL1Options, callback: IterationCallback | None) -> Result:
+    return yield_l1(problem.evaluator, problem.outcomes, x0, gradient=options.gradient, max_iter=options.max_iter,
+                    phases=options.phases, radius=options.trust_region, refresh=options.refresh,
+                    refine=options.refine, stall_restart=options.stall_restart, confidence=problem.confidence,
+                    callback=callback)
+
+
+METHOD = StepMethod(kind="yield", name="l1", options=YieldL1Options, run=_run,
+                    label=lambda o: f"yield l1 ({o.gradient})")

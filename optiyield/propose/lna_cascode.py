@@ -42,7 +42,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import shutil
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,8 +50,9 @@ import numpy as np
 
 from optiyield.measure import rf
 from optiyield.netlist import Netlist
-from optiyield.sim.deck import render
-from optiyield.sim.runner import NgspiceRunner, RunOutcome
+from optiyield.sim.engine import Probe, probing
+from optiyield.sim.job import SimJob
+from optiyield.sim.protocol import Waveforms
 from optiyield.spec import Spec
 from optiyield.testbench import simulation_temperature
 
@@ -274,43 +274,44 @@ def _instance_line(netlist: Netlist, device: str, min_tokens: int = 6) -> list[s
     raise SizingError(f"no device {device} in {netlist.path.name}")
 
 
-def _run(runner: NgspiceRunner, netlist: Netlist, names: Sequence[str], values: Sequence[float], timeout: float,
-         expected: tuple[str, ...], saves: Sequence[str] = ()) -> RunOutcome:
-    folder = runner.workdir()
-    try:
-        deck, _ = render(netlist, names, np.asarray(values, dtype=float).reshape(1, -1), str(folder / "out.raw"),
-                         copies=False, saves=saves)
-        outcome = runner.run(deck, folder, timeout, expected=expected)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if not outcome.ok:
+def _run(probe: Probe, netlist: Netlist, names: Sequence[str], values: Sequence[float], timeout: float,
+         expected: tuple[str, ...], saves: Sequence[str] = ()) -> Waveforms:
+    job = SimJob(netlist=netlist, names=tuple(names), copies=False, timeout=timeout, expected=expected,
+                 saves=tuple(saves))
+    outcome = probe(job, np.asarray(values, dtype=float))
+    if not outcome.ok or outcome.waveforms is None:
         raise SizingError(f"ngspice failed: {outcome.failure}")
-    return outcome
+    return outcome.waveforms
 
 
 def operating_point(netlist: Netlist, names: Sequence[str], values: Sequence[float], devices: Sequence[str],
-                    runner: NgspiceRunner, supply: str = "VDD", timeout: float = 20.0) -> OperatingPoint:
+                    probe: Probe, supply: str = "VDD", timeout: float = 20.0) -> OperatingPoint:
     """Solve the dc operating point of ``netlist`` with parameters ``names`` = ``values`` (SI) by one
     ngspice ``.op`` and read :data:`OP_QUANTITIES` of each device (``@m1[gm]`` …)."""
     netlist = dataclasses.replace(netlist, analyses=(".op",), measures=())
     saves = [f"@{d.lower()}[{q}]" for d in devices for q in OP_QUANTITIES]
-    plot = _run(runner, netlist, names, values, timeout, ("op",), saves).plot("op")
-    voltages = {k[2:-1]: float(np.real(plot[k][0])) for k in plot.index if k.startswith("v(") and "@" not in k}
+    waves = _run(probe, netlist, names, values, timeout, ("op",), saves)
+    available = waves.names("op")
+
+    def value(name: str) -> float:
+        return float(np.real(waves.vector("op", name)[0]))
+
+    voltages = {k[2:-1]: value(k) for k in available if k.startswith("v(") and "@" not in k}
     found: dict[str, dict[str, float]] = {}
     for device in devices:
         found[device.lower()] = {}
         for quantity in OP_QUANTITIES:
             vector = f"@{device.lower()}[{quantity}]"
-            key = next((k for k in (f"v({vector})", f"i({vector})", vector) if k in plot), None)
+            key = next((k for k in (f"v({vector})", f"i({vector})", vector) if k in available), None)
             if key is None:
                 raise SizingError(f"{vector} is not in the operating-point results")
-            found[device.lower()][quantity] = float(np.real(plot[key][0]))
-    current = -float(np.real(plot[f"i({supply.lower()})"][0]))
+            found[device.lower()][quantity] = value(key)
+    current = -value(f"i({supply.lower()})")
     return OperatingPoint(voltages=voltages, supply_current=current, devices=found)
 
 
 def device_admittances(netlist: Netlist, names: Sequence[str], values: Sequence[float], devices: Sequence[str],
-                       op: OperatingPoint, f: float, runner: NgspiceRunner,
+                       op: OperatingPoint, f: float, probe: Probe,
                        timeout: float = 20.0) -> dict[str, DeviceAdmittance]:
     """Admittance matrices (gate, drain, source) at ``f`` of ``devices`` biased as in ``op``.
 
@@ -336,13 +337,13 @@ def device_admittances(netlist: Netlist, names: Sequence[str], values: Sequence[
             lines.append(f"m_{tag} x_{tag}_d x_{tag}_g x_{tag}_s {b} " + " ".join(tokens[5:]))
     deck = dataclasses.replace(netlist, body=tuple(params + lines), analyses=(f".ac lin 1 {f:.12g} {f:.12g}",),
                                measures=(), sources={})
-    plot = _run(runner, deck, names, values, timeout, ("ac",)).plot("ac")
+    waves = _run(probe, deck, names, values, timeout, ("ac",))
     out = {}
     for device in devices:
         y = np.zeros((3, 3), dtype=complex)
         for col, k in enumerate(TERMINALS):
             for row, t in enumerate(TERMINALS):
-                y[row, col] = -plot[f"i(vx_{device.lower()}_{k}_{t})"][0]  # into the device terminal
+                y[row, col] = -waves.vector("ac", f"i(vx_{device.lower()}_{k}_{t})")[0]  # into the device terminal
         out[device.lower()] = DeviceAdmittance(device, f, y)
     return out
 
@@ -515,11 +516,11 @@ class LnaCascodeSizer:
 
     def __init__(self, idd: float = 5e-3, gain_db: float | None = None, process: Process | None = None,
                  bias_current: float = 100e-6, margin_db: float = 3.0, spread: float = 0.05,
-                 passes: int = 30, power: float | None = None, runner: NgspiceRunner | None = None) -> None:
+                 passes: int = 30, power: float | None = None, probe: Probe | None = None) -> None:
         self.idd, self.power, self.gain_db, self.process = idd, power, gain_db, process or Process()
         self.bias_current, self.margin_db, self.spread = bias_current, margin_db, spread
         self.passes = max(1, passes)
-        self.runner = runner
+        self.probe = probe
         self.name = "lna_cascode sizer"
         self.last: Sizing | None = None
 
@@ -546,15 +547,10 @@ class LnaCascodeSizer:
 
     def size(self, spec: Spec) -> Sizing:
         """Run the sizing steps (module docstring) for ``spec`` and return the first cut."""
-        own = self.runner is None
-        runner = self.runner or NgspiceRunner()
-        try:
-            return self._size(spec, runner)
-        finally:
-            if own:
-                runner.close()
+        with probing(self.probe) as probe:
+            return self._size(spec, probe)
 
-    def _size(self, spec: Spec, runner: NgspiceRunner) -> Sizing:
+    def _size(self, spec: Spec, probe: Probe) -> Sizing:
         netlist, timeout = spec.testbench.netlist, spec.testbench.timeout
         free = set(spec.file.design)
         f0, rsi, rso = (self._fixed(spec, n) for n in ("f0", "Rsi", "Rso"))
@@ -593,7 +589,7 @@ class LnaCascodeSizer:
         def op_at(r_db: float) -> OperatingPoint:
             nonlocal runs
             runs += 1
-            return operating_point(netlist, names, values({**design, "R_DB": r_db}), ("M1", "M2"), runner,
+            return operating_point(netlist, names, values({**design, "R_DB": r_db}), ("M1", "M2"), probe,
                                    timeout=timeout)
 
         rdb = bisect(lambda r: op_at(r).devices["m1"]["id"] / idd - 1.0, *RDB_RANGE, xtol=1e-4, ftol=2e-4,
@@ -604,7 +600,7 @@ class LnaCascodeSizer:
         design["R_DB"] = rdb.x
         op = op_at(rdb.x)
         # 3. device admittances at f0 (total capacitances, gate resistance)
-        devices = device_admittances(netlist, names, values(design), ("M1", "M2"), op, f0, runner, timeout)
+        devices = device_admittances(netlist, names, values(design), ("M1", "M2"), op, f0, probe, timeout)
         runs += 1
         model = SmallSignalModel(f0, rsi, rso, rb, devices["m1"], devices["m2"])
         # 4-5. input match, output match and gain, repeated (the two ports see each other through Cgd)
@@ -732,7 +728,7 @@ SOURCE_IMPEDANCES = (50, 25, 100, 50 + 30j, 50 - 30j, 30 + 15j, 80 - 40j, 35 - 2
 
 
 def noise_parameters(spec: Spec, design: Mapping[str, float], impedances: Sequence[complex] = SOURCE_IMPEDANCES,
-                     source_resistor: str = "RSI", runner: NgspiceRunner | None = None) -> NoiseParameters:
+                     source_resistor: str = "RSI", probe: Probe | None = None) -> NoiseParameters:
     """Fit F = F_min + (R_n/G_s)|Y_s − Y_opt|² to ngspice ``.noise`` runs of the spec's testbench at f0
     with the source impedance Z_s = R + jX (R in the source resistor, X an ideal noiseless L or C in series
     with it) set to each of ``impedances``. F is linear in (F_min − 2R_nG_opt, R_n, −2R_nB_opt, R_n|Y_opt|²)
@@ -747,10 +743,8 @@ def noise_parameters(spec: Spec, design: Mapping[str, float], impedances: Sequen
     tokens = _instance_line(netlist, source_resistor, 4)
     temp = simulation_temperature(netlist) + rf.ZERO_CELSIUS
     w = 2 * math.pi * f0
-    own = runner is None
-    runner = runner or NgspiceRunner()
     factors = []
-    try:
+    with probing(probe) as run:
         for z in impedances:
             z = complex(z)
             r_line = f"{tokens[0]} {tokens[1]} zs_node {z.real:.12g}"
@@ -767,11 +761,8 @@ def noise_parameters(spec: Spec, design: Mapping[str, float], impedances: Sequen
             deck = dataclasses.replace(netlist, body=tuple(body),
                                        analyses=tuple(a for a in netlist.analyses if a.lower().startswith(".noise")),
                                        measures=())
-            plot = _run(runner, deck, names, values, timeout, ()).plot("noise")
-            factors.append(float(rf.noise_factor(np.abs(plot["inoise_spectrum"][0]), z, temp)))
-    finally:
-        if own:
-            runner.close()
+            spectrum = _run(run, deck, names, values, timeout, ()).vector("noise", "inoise_spectrum")
+            factors.append(float(rf.noise_factor(np.abs(spectrum[0]), z, temp)))
     ys = 1.0 / np.asarray(impedances, dtype=complex)
     gs, bs = ys.real, ys.imag
     a = np.column_stack([np.ones_like(gs), np.abs(ys) ** 2 / gs, bs / gs, 1.0 / gs])

@@ -1,4 +1,4 @@
-"""Write a Monte Carlo result to a folder: per-sample table, JSON summary, one histogram per spec."""
+"""Write results to a folder: a Monte Carlo (per-sample table, JSON summary, one histogram per spec) and a run."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from typing import Any
 
 from optiyield.montecarlo import MonteCarloResult
 from optiyield.report.figures import HistogramSeries, png_bytes, spec_histogram
+from optiyield.run import RunReport
 from optiyield.spec import Spec
-from optiyield.yield_ import YieldEstimate
-
-
-def _estimate(est: YieldEstimate) -> dict[str, Any]:
-    return {"value": est.value, "low": est.low, "high": est.high, "passed": est.passed, "n": est.n}
+from optiyield.store import to_json
 
 
 def summary_dict(spec: Spec, result: MonteCarloResult) -> dict[str, Any]:
@@ -28,9 +25,9 @@ def summary_dict(spec: Spec, result: MonteCarloResult) -> dict[str, Any]:
         "seed": result.seed,
         "sampler": result.sampler,
         "confidence": summary.overall.confidence,
-        "yield": _estimate(summary.overall),
+        "yield": summary.overall.to_dict(),
         "per_spec": {
-            name: {**_estimate(est), "min": spec.file.specs[name].min, "max": spec.file.specs[name].max,
+            name: {**est.to_dict(), "min": spec.file.specs[name].min, "max": spec.file.specs[name].max,
                    "failures": summary.failures_per_spec[name]}
             for name, est in summary.per_spec.items()
         },
@@ -72,3 +69,21 @@ def write_outputs(spec: Spec, result: MonteCarloResult, folder: str | Path) -> d
         histogram(spec, result, measure, path)
         written[f"hist_{measure}"] = path
     return written
+
+
+def write_run(report: RunReport, folder: str | Path) -> dict[str, Path]:
+    """Write what ``optiyield run`` leaves besides its store: ``run_summary.json``, the last verification's
+    Monte Carlo outputs (:func:`write_outputs`) and each step's tables (``proposals.csv``). Returns the
+    written paths by role."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {"run_summary": folder / "run_summary.json"}
+    for step in report.steps:
+        for name, table in step.result.tables.items():
+            written[name] = folder / f"{name}.csv"
+            table.to_csv(written[name], index_label="candidate")
+    if report.verify is not None:
+        written.update(write_outputs(report.spec, report.verify, folder))
+    written["run_summary"].write_text(json.dumps(report.summary(), indent=2, default=to_json) + "\n")
+    return written
+

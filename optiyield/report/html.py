@@ -22,9 +22,7 @@ import html
 import json
 import math
 import re
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,9 +34,9 @@ from optiyield.errors import SpecError
 from optiyield.optim.evaluator import Evaluator
 from optiyield.report import figures
 from optiyield.report.figures import HistogramSeries, ObjectivePoint, YieldPoint
+from optiyield.run import optimization_outcomes
 from optiyield.sim.engine import FAILED
 from optiyield.spec import Spec, load_spec
-from optiyield.stats.variation import OutcomeSet
 from optiyield.store import Store
 from optiyield.units import format_eng, format_value
 from optiyield.yield_ import YieldEstimate
@@ -117,47 +115,30 @@ def _resolve_spec(folder: Path, spec: Spec | str | Path | None, run: dict[str, A
         raise ReportError(str(exc)) from None
 
 
-def _optimization_outcomes(spec: Spec) -> OutcomeSet:
-    """The outcome set `optiyield run` optimizes over."""
-    from optiyield.run import optimization_outcomes
-
-    return optimization_outcomes(spec)
-
-
-def _lookup(store: Store, rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """``Store.lookup`` of rows: found mask, measure values and status per row."""
-    found, values, status, _reason = store.lookup(rows)
-    return found, values, status
-
-
 def _read_store(data: FolderData, path: Path) -> None:
     """Journal, start-design responses over the optimization outcomes, nominal response at the final
     design and failure counts, from ``store.sqlite``. Nothing is simulated."""
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        data.store_evaluations = int(db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
-        kinds: dict[str, int] = {}
-        for reason, count in db.execute("SELECT reason, COUNT(*) FROM evaluations WHERE status = ? GROUP BY reason",
-                                        (FAILED,)):
-            kinds[reason_kind(reason)] = kinds.get(reason_kind(reason), 0) + int(count)
-        data.store_failures = dict(sorted(kinds.items(), key=lambda item: -item[1]))
     spec = data.spec
-    # The evaluator only builds parameter rows and the store fingerprint here: it never simulates.
-    evaluator = Evaluator(spec, None)  # type: ignore[arg-type]
-    stored = meta.get("fingerprint", "")
-    store = Store(path, stored, spec.parameters, spec.testbench.measure_names)
+    # The evaluator only builds parameter rows and the job's fingerprint here: it has no engine.
+    evaluator = Evaluator(spec, None)
+    store = Store.read(path, spec.parameters, spec.testbench.measure_names)
     try:
+        data.store_evaluations = store.evaluations
+        kinds: dict[str, int] = {}
+        for reason, count in store.failure_reasons().items():
+            kinds[reason_kind(reason)] = kinds.get(reason_kind(reason), 0) + count
+        data.store_failures = dict(sorted(kinds.items(), key=lambda item: -item[1]))
         data.history = store.history()
-        if stored != evaluator.store_fingerprint():
+        if store.fingerprint != evaluator.job.fingerprint:
             data.before_note = ("store.sqlite was written for a different testbench or parameter set than "
                                 f"{spec.path}: its stored responses are not shown.")
             return
         if data.run is None:
             return
-        outcomes = _optimization_outcomes(spec)
+        outcomes = optimization_outcomes(spec)
         data.outcomes = (outcomes.n, outcomes.method, outcomes.seed)
         x_start = np.array([data.run["design_start"][n] for n in evaluator.names], dtype=float)
-        found, values, status = _lookup(store, evaluator.rows(x_start, outcomes))
+        found, values, status, _ = store.lookup(evaluator.rows(x_start, outcomes))
         if not found.any():
             data.before_note = "the start design's responses over the optimization outcomes are not in store.sqlite."
         else:
@@ -167,7 +148,7 @@ def _read_store(data: FolderData, path: Path) -> None:
                 data.before_note = (f"only {int(found.sum())} of {outcomes.n} start-design outcomes are in "
                                     "store.sqlite; the others are left out.")
         x_final = np.array([data.run["design_final"][n] for n in evaluator.names], dtype=float)
-        found, values, status = _lookup(store, evaluator.rows(x_final, None))
+        found, values, status, _ = store.lookup(evaluator.rows(x_final, None))
         if found[0] and status[0] != FAILED:
             data.nominal = {m: float(values[m][0]) for m in spec.file.specs}
     finally:
@@ -397,17 +378,12 @@ def _histogram_section(data: FolderData) -> tuple[str, int]:
 
 
 def _group_history(history: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
-    """Journal records by run step: the records between a step's ``start`` and ``done`` events."""
+    """Journal records by run step (its ``start`` and ``done`` events left out)."""
     groups: dict[str, list[Mapping[str, Any]]] = {}
-    current: str | None = None
     for record in history:
-        if record.get("event") == "start":
-            current = str(record["step"])
-            groups.setdefault(current, [])
-        elif record.get("event") == "done":
-            current = None
-        else:
-            groups.setdefault(current or str(record.get("step", "")), []).append(record)
+        records = groups.setdefault(str(record["step"]), [])
+        if record.get("event") not in ("start", "done"):
+            records.append(record)
     return groups
 
 
@@ -429,7 +405,7 @@ def _trace_section(data: FolderData) -> tuple[str, int]:
                     float(record["simulations"]), float(record["yield"]),
                     float(low) if _finite(low) else None, float(high) if _finite(high) else None))
             if _finite(record.get("objective")):
-                phase = str(record.get("step", step))
+                phase = str(record.get("phase", step))
                 objectives.setdefault(step, {}).setdefault(phase, []).append(
                     ObjectivePoint(index, float(record["objective"]), bool(record.get("accepted", True))))
     steps = [s for s in data.run["steps"] if s["kind"] != "verify"]

@@ -11,46 +11,20 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from optiyield.netlist import Netlist
-from optiyield.sim.deck import Layout, render
-from optiyield.sim.runner import NgspiceRunner, RunOutcome
+from optiyield.registry import SIMULATORS
+from optiyield.sim.job import SimJob
+from optiyield.sim.protocol import RunOutcome, Simulator
 
 OK, RETRIED, FAILED = "ok", "retried", "failed"
-
-#: ``extract(outcome, layout, count) -> (values, bad)``: measurement arrays of shape (count,) per
-#: name, and for each sample either None (usable) or the reason its simulated data is unusable.
-Extractor = Callable[[RunOutcome, Layout, int], tuple[dict[str, np.ndarray], list[str | None]]]
-
-
-@dataclass(frozen=True)
-class SimJob:
-    """Everything the engine needs to simulate one testbench.
-
-    ``names`` are the exposed parameters whose values vary per sample; ``measures`` the names the
-    extractor returns; ``copies`` selects the batched K-copy deck (else one process per sample);
-    ``timeout`` is the wall-clock limit of one ngspice run in seconds; ``expected`` the analysis kinds
-    that must appear in the raw file.
-    """
-
-    netlist: Netlist
-    names: tuple[str, ...]
-    measures: tuple[str, ...]
-    extract: Extractor
-    copies: bool = True
-    batch_size: int = 500
-    timeout: float = 60.0
-    options: str = ""
-    expected: tuple[str, ...] = ()
-    sweep: tuple[str, tuple[float, ...]] | None = None  # (param, values): copies per sample, copies mode
 
 
 @dataclass
@@ -104,16 +78,17 @@ def default_workers() -> int:
 
 
 class Engine:
-    """Runs :class:`SimJob` s on up to ``workers`` concurrent ngspice processes.
+    """Runs :class:`SimJob` s on up to ``workers`` concurrent simulator processes.
 
-    Threads render decks and measure results while other batches simulate; only the ngspice process
-    itself holds one of the ``workers`` slots.
+    Threads render decks and measure results while other batches simulate; only the simulator process
+    itself holds one of the ``workers`` slots. ``simulator`` defaults to ngspice
+    (:class:`~optiyield.sim.ngspice.NgspiceSimulator`).
     """
 
-    def __init__(self, runner: NgspiceRunner | None = None, workers: int | None = None,
+    def __init__(self, simulator: Simulator | None = None, workers: int | None = None,
                  split_after_timeout: int = 8) -> None:
-        self._own_runner = runner is None
-        self.runner = runner or NgspiceRunner()
+        self._own_simulator = simulator is None
+        self.simulator: Simulator = simulator if simulator is not None else SIMULATORS.get("ngspice")()
         self.workers = workers or default_workers()
         self.split_after_timeout = split_after_timeout
         # At most `workers` ngspice processes at once; twice as many threads, so that rendering the
@@ -121,10 +96,10 @@ class Engine:
         self._slots = threading.BoundedSemaphore(self.workers)
 
     def close(self) -> None:
-        """Release the runner's spinit folder when this engine created the runner (a passed-in one is
-        left alone). Engines of other back-ends (:mod:`optiyield.execute`) shut their clusters down here."""
-        if self._own_runner:
-            self.runner.close()
+        """Release the simulator when this engine created it (a passed-in one is left alone). Engines of
+        other back-ends (:mod:`optiyield.execute`) shut their clusters down here."""
+        if self._own_simulator:
+            self.simulator.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -160,10 +135,18 @@ class Engine:
         results.wall_seconds = time.perf_counter() - start
         return results
 
+    def probe(self, job: SimJob, row: np.ndarray) -> RunOutcome:
+        """Simulate ONE parameter row of ``job`` as its own run and return the raw outcome (waveforms
+        or failure), without measures, retries or a store: the single-sample ``.op``/``.ac`` runs of the
+        region check and analytical sizers. Callers count it (``Evaluator.probe`` does)."""
+        deck = self.simulator.render(job, np.asarray(row, dtype=float).reshape(1, -1))
+        return self.simulator.run(deck, timeout=job.timeout, expected=job.expected, slot=self._slots)
+
     def _solve(self, state: _State, index: np.ndarray, gentle: bool, earlier: str = "") -> None:
-        outcome, layout = self._simulate(state, index, gentle)
+        outcome = self._simulate(state, index, gentle)
         if outcome.ok:
-            measured, bad = state.job.extract(outcome, layout, len(index))
+            assert outcome.waveforms is not None and state.job.extract is not None
+            measured, bad = state.job.extract(outcome.waveforms, len(index))
             good = np.array([reason is None for reason in bad], dtype=bool)
             state.store(index[good], {n: v[good] for n, v in measured.items()},
                         RETRIED if gentle else OK, earlier)
@@ -185,17 +168,12 @@ class Engine:
         else:
             self._solve(state, index, True, earlier=reason)
 
-    def _simulate(self, state: _State, index: np.ndarray, gentle: bool) -> tuple[RunOutcome, Layout]:
+    def _simulate(self, state: _State, index: np.ndarray, gentle: bool) -> RunOutcome:
         job = state.job
-        folder = self.runner.workdir()
-        try:
-            deck, layout = render(job.netlist, job.names, state.values[index], str(folder / "out.raw"),
-                                  copies=job.copies, options=job.options, gentle=gentle, sweep=job.sweep)
-            outcome = self.runner.run(deck, folder, job.timeout, job.expected, slot=self._slots)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        deck = self.simulator.render(job, state.values[index], gentle=gentle)
+        outcome = self.simulator.run(deck, timeout=job.timeout, expected=job.expected, slot=self._slots)
         state.count_run(outcome.seconds)
-        return outcome, layout
+        return outcome
 
 
 class _State:
@@ -239,3 +217,18 @@ class _State:
                           ngspice_seconds=float(sum(self.run_seconds)), runs=len(self.run_seconds),
                           run_seconds=list(self.run_seconds))
 
+
+
+#: Runs one single-sample job variant and returns its outcome (``Evaluator.probe`` counts it).
+Probe = Callable[[SimJob, np.ndarray], RunOutcome]
+
+
+@contextmanager
+def probing(probe: Probe | None) -> Iterator[Probe]:
+    """``probe`` itself, or (None) the probe of a private one-slot engine, closed after the block: for
+    helpers (region check, analytical sizers) used outside an evaluator, whose runs nothing counts."""
+    if probe is not None:
+        yield probe
+        return
+    with Engine(workers=1) as engine:
+        yield engine.probe

@@ -55,6 +55,16 @@ class Layout:
         source = source.lower()
         return f"i(v.x{k}.{source})" if self.copies else f"i({source})"
 
+    def device(self, k: int, device: str, quantity: str) -> str:
+        """Raw-file vector of an instance quantity: ``M1`` → ``@m1[vds]`` (single) or ``@m.x3.m1[vds]``
+        (copy 3); a device inside a subcircuit, ``X1.M3``, → ``@m.x1.m3[vds]`` / ``@m.x3.x1.m3[vds]``."""
+        name = device.lower()
+        if self.copies:
+            name = f"x{k}.{name}"
+        if "." in name:
+            name = f"{name.rsplit('.', 1)[1][0]}.{name}"
+        return f"@{name}[{quantity.lower()}]"
+
     def meas_name(self, k: int, name: str) -> str:
         """Name under which ``.meas`` result ``name`` of sample k is printed."""
         return f"{name.lower()}_oy{k}" if self.copies else name.lower()

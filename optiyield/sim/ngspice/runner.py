@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optiyield.sim.rawfile import Plot, RawFileError, plot_kind, read_raw
+from optiyield.sim.ngspice.rawfile import Plot, RawFileError, plot_kind, read_raw
 
 SPINIT = "alias exit quit\nset num_threads=1\n"
 
@@ -52,8 +52,8 @@ def find_ngspice(executable: str = "ngspice") -> str:
 
 
 @dataclass
-class RunOutcome:
-    """What one ngspice run produced: plots, its text output, timing and, if it failed, why."""
+class NgspiceRun:
+    """What one ngspice process produced: plots, its text output, timing and, if it failed, why."""
 
     plots: list[Plot] = field(default_factory=list)
     stdout: str = ""
@@ -102,8 +102,13 @@ class NgspiceRunner:
         """A fresh private folder for one run (in /dev/shm when available)."""
         return Path(tempfile.mkdtemp(prefix="optiyield-run-", dir=_workspace_root()))
 
+    @staticmethod
+    def remove(folder: Path) -> None:
+        """Delete a run folder and everything in it."""
+        shutil.rmtree(folder, ignore_errors=True)
+
     def run(self, deck: str, folder: Path, timeout: float, expected: tuple[str, ...] = (),
-            slot: AbstractContextManager[object] | None = None) -> RunOutcome:
+            slot: AbstractContextManager[object] | None = None) -> NgspiceRun:
         """Write ``deck`` to ``folder/deck.cir``, run ngspice on it and classify the outcome.
 
         ``expected`` lists analysis kinds whose plots must be present and complete. The raw file is
@@ -119,9 +124,9 @@ class NgspiceRunner:
         with slot or nullcontext():
             returncode, seconds = self._execute(command, folder, log_path, timeout)
         if returncode is None:
-            return RunOutcome(returncode=None, seconds=seconds, stdout=_read_text(log_path),
+            return NgspiceRun(returncode=None, seconds=seconds, stdout=_read_text(log_path),
                               failure=f"timed out after {timeout:g} s")
-        outcome = RunOutcome(returncode=returncode, seconds=seconds, stdout=_read_text(log_path))
+        outcome = NgspiceRun(returncode=returncode, seconds=seconds, stdout=_read_text(log_path))
         outcome.failure = self._classify(outcome, raw_path, expected)
         return outcome
 
@@ -153,7 +158,7 @@ class NgspiceRunner:
                 timer.cancel()
         return (None if expired.is_set() else returncode), time.perf_counter() - start
 
-    def _classify(self, outcome: RunOutcome, raw_path: Path, expected: tuple[str, ...]) -> str | None:
+    def _classify(self, outcome: NgspiceRun, raw_path: Path, expected: tuple[str, ...]) -> str | None:
         rc = outcome.returncode
         if rc is not None and rc < 0:
             name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
@@ -204,4 +209,4 @@ def _first_failure_line(text: str) -> str | None:
     return None
 
 
-__all__ = ["FAILURE_PATTERNS", "NgspiceNotFound", "NgspiceRunner", "RunOutcome", "find_ngspice", "plot_kind"]
+__all__ = ["FAILURE_PATTERNS", "NgspiceNotFound", "NgspiceRunner", "NgspiceRun", "find_ngspice", "plot_kind"]

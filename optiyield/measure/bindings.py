@@ -1,0 +1,247 @@
+"""How a library measure binds to simulated vectors: one small object per binding kind.
+
+A testbench measure such as ``gain_db: {fn: lf_gain_db, out: vout}`` names a library function (an
+entry of :data:`optiyield.measure.registry.MEASURES`) and its bindings (nodes, sources, options). Each
+entry carries a :class:`Binding` that knows which fields it needs (:meth:`Binding.check`, run when the
+testbench is loaded) and how to read them from a run (:meth:`Binding.extract`, given a
+:class:`VectorReader` over the run's waveforms). Nothing here imports the simulator: the reader and the
+circuit facts are small protocols the testbench implements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from optiyield.measure import rf, tran
+from optiyield.measure.noise import noise_density_at
+
+if TYPE_CHECKING:
+    from optiyield.measure.registry import MeasureFunction
+
+Nodes = str | tuple[str, str]
+
+#: Every binding field a measure definition may carry (``in_`` is YAML's ``in``).
+FIELDS = ("out", "in_", "supply", "node", "source", "f", "ref", "z0", "zl", "t0", "r",
+          "f0", "periods", "harmonic", "start", "stop")
+
+
+class VectorReader(Protocol):
+    """Vectors of every sample of one run, shape (K, points); see :class:`optiyield.sim.protocol.Waveforms`."""
+
+    def axis(self, kind: str) -> np.ndarray:
+        """Frequency or time axis of an analysis."""
+        ...
+
+    def node(self, kind: str, node: str) -> np.ndarray:
+        """A node voltage."""
+        ...
+
+    def nodes(self, kind: str, nodes: Nodes) -> np.ndarray:
+        """A node voltage, or the difference of a pair."""
+        ...
+
+    def current(self, kind: str, source: str) -> np.ndarray:
+        """A voltage source's branch current."""
+        ...
+
+    def vector(self, kind: str, name: str) -> np.ndarray:
+        """A vector that is not per copy (single-sample decks), broadcast to every sample."""
+        ...
+
+    def device(self, kind: str, device: str, quantity: str) -> np.ndarray:
+        """An instance quantity of a device."""
+        ...
+
+
+class Source(Protocol):
+    """A voltage source of the circuit: its name and + and − nodes."""
+
+    name: str
+    plus: str
+    minus: str
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """What bindings need to know of the circuit: its voltage sources (lower-case name → source) and the
+    simulation temperature (°C)."""
+
+    sources: Mapping[str, Source]
+    temperature: float = 27.0
+
+
+class Binding:
+    """Base of the binding kinds. ``fields`` are the definition fields this kind always needs;
+    ``optional`` those it may take besides the function's own options."""
+
+    fields: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    def check(self, definition: Any, fn: MeasureFunction) -> None:
+        """Raise ValueError (a message for the user) when ``definition`` lacks or misuses a field."""
+        name = definition.fn
+        need = self.fields + fn.requires
+        allowed = set(need) | set(fn.options) | set(self.optional)
+        for key in need:
+            if getattr(definition, key) is None:
+                raise ValueError(f"{name} needs `{key.rstrip('_')}`")
+        windowed = fn.analysis == "tran" and {"f0", "start"} <= set(fn.options)
+        if windowed and (definition.f0 is None) == (definition.start is None):
+            raise ValueError(f"{name} needs a window: `f0` (with `periods`) or `start`")
+        for key in ("periods", "harmonic"):
+            if getattr(definition, key) is not None and "f0" in allowed and definition.f0 is None:
+                raise ValueError(f"`{key}` counts periods of `f0`; give `f0` too")
+        for key in FIELDS:
+            if getattr(definition, key, None) is not None and key not in allowed:
+                raise ValueError(f"{name} does not take `{key.rstrip('_')}`")
+        if fn.options == ("f",) and definition.f is None:
+            raise ValueError(f"{name} needs `f` (a frequency such as 1G)")
+
+    def sources(self, definition: Any) -> tuple[str, ...]:
+        """Voltage sources the definition names (checked against the netlist when it is loaded)."""
+        return tuple(definition.supply or ()) + ((definition.source,) if definition.source else ())
+
+    def extract(self, definition: Any, fn: MeasureFunction, reader: VectorReader, circuit: Circuit) -> np.ndarray:
+        """Values of the measure for every sample of a run, shape (K,)."""
+        raise NotImplementedError
+
+
+def window(definition: Any) -> dict[str, Any]:
+    """Keyword arguments of a transient measure's window (:mod:`optiyield.measure.tran`)."""
+    keys = {"f0": definition.f0, "periods": definition.periods, "harmonic": definition.harmonic,
+            "start": definition.start, "stop": definition.stop}
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def _finish(result: Any, fn: MeasureFunction) -> np.ndarray:
+    if fn.unit == "dBm" and fn.analysis == "tran":
+        result = tran.to_dbm(result)
+    return np.asarray(result, dtype=float)
+
+
+class Transfer(Binding):
+    """``out`` (optionally over ``in``) of an ac analysis: the function gets (frequency, H)."""
+
+    fields, optional = ("out",), ("in_",)
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        kind = fn.analysis
+        out = reader.nodes(kind, definition.out)
+        h = out / reader.nodes(kind, definition.in_) if definition.in_ is not None else out
+        kwargs = {k: getattr(definition, k) for k in ("f", "ref") if getattr(definition, k) is not None}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(fn.function(reader.axis(kind), h, **kwargs), dtype=float)
+
+
+class Supply(Binding):
+    """Power delivered by voltage sources ``supply``: at the operating point the function gets
+    (plus, minus, current) per source; in a transient, (time, power waveform) and the window."""
+
+    fields = ("supply",)
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        kind = fn.analysis
+        sources = [circuit.sources[name.lower()] for name in definition.supply or ()]
+        if kind == "tran":
+            power = 0.0
+            for src in sources:
+                power = power + (reader.node(kind, src.plus) - reader.node(kind, src.minus)) * -reader.current(
+                    kind, src.name)
+            return _finish(fn.function(reader.axis(kind), np.real(power), **window(definition)), fn)
+        terms = [(reader.node(kind, s.plus)[:, 0].real, reader.node(kind, s.minus)[:, 0].real,
+                  reader.current(kind, s.name)[:, 0].real) for s in sources]
+        return np.asarray(fn.function(terms), dtype=float)
+
+
+class Node(Binding):
+    """The operating-point voltage of ``node``."""
+
+    fields = ("node",)
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return np.asarray(fn.function(reader.node(fn.analysis, definition.node)[:, 0].real), dtype=float)
+
+
+class SourceCurrent(Binding):
+    """The operating-point current of voltage source ``source``."""
+
+    fields = ("source",)
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return np.asarray(fn.function(reader.current(fn.analysis, definition.source)[:, 0].real), dtype=float)
+
+
+@dataclass(frozen=True)
+class Noise(Binding):
+    """A noise density spectrum of a ``.noise`` analysis (``onoise_spectrum`` or ``inoise_spectrum``)."""
+
+    spectrum: str = "onoise_spectrum"
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return noise_density_at(reader.axis(fn.analysis), reader.vector(fn.analysis, self.spectrum),
+                                definition.f or 0.0)
+
+
+class Port(Binding):
+    """An RF port of an ac analysis around the source ``source`` with reference resistance ``z0``: the
+    function gets (frequency, S11) when ``in`` is given, (frequency, S21 into load ``zl``) for ``out``."""
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        src = circuit.sources[(definition.source or "").lower()]
+        v_s = reader.node("ac", src.plus) - reader.node("ac", src.minus)
+        z0 = float(definition.z0 or 0.0)
+        if definition.in_ is not None:
+            # current delivered into the port: ngspice's i(VS) flows from + through the source to -
+            x = rf.s11_from_current(reader.nodes("ac", definition.in_), -reader.current("ac", src.name), z0)
+        else:
+            x = rf.s21(reader.nodes("ac", definition.out), v_s, z0, float(definition.zl or 0.0))
+        args = (definition.f,) if definition.f is not None else ()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(fn.function(reader.axis("ac"), x, *args), dtype=float)
+
+
+class PortNoise(Binding):
+    """Noise figure of a port from ``inoise_spectrum`` (source resistance ``z0``, IEEE ``t0``)."""
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        t0 = definition.t0 if definition.t0 is not None else rf.T0_IEEE
+        args = (definition.z0, circuit.temperature + rf.ZERO_CELSIUS, t0)
+        inoise = reader.vector(fn.analysis, "inoise_spectrum")
+        if definition.f is not None:
+            return np.asarray(fn.function(reader.axis(fn.analysis), inoise, definition.f, *args), dtype=float)
+        return np.asarray(fn.function(inoise, *args), dtype=float)
+
+
+class Wave(Binding):
+    """A transient waveform ``out`` (a node or pair): the function gets (time, wave) and the window."""
+
+    fields, optional = ("out",), ()
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        kwargs = window(definition)
+        if definition.r is not None:
+            kwargs["r"] = definition.r
+        wave = np.real(reader.nodes("tran", definition.out))
+        return _finish(fn.function(reader.axis("tran"), wave, **kwargs), fn)
+
+
+class Drive(Binding):
+    """A drive port in a transient: the voltage of node ``in`` and the current out of source ``source``'s
+    + terminal; the function gets (time, voltage, current) and the window."""
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        src = circuit.sources[(definition.source or "").lower()]
+        current = -np.real(reader.current("tran", src.name))
+        voltage = np.real(reader.nodes("tran", definition.in_))
+        return _finish(fn.function(reader.axis("tran"), voltage, current, **window(definition)), fn)
+
+
+#: Binding kinds by name (for documentation and error messages).
+BINDINGS: dict[str, Callable[[], Binding]] = {
+    "transfer": Transfer, "supply": Supply, "node": Node, "source": SourceCurrent, "noise": Noise,
+    "port": Port, "port_noise": PortNoise, "wave": Wave, "drive": Drive,
+}

@@ -1,0 +1,53 @@
+"""What a run step works on, and the signature every step method implements.
+
+``optiyield run`` looks each step of ``run.steps`` up in :data:`optiyield.registry.STEPS` and calls its
+``run(problem, x0, options, callback)``. A new optimizer is one module defining its options model and
+run function, plus one line in the registry (docs/architecture.md has a ten-line example).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from optiyield.optim.evaluator import Evaluator
+from optiyield.optim.result import IterationCallback, Result
+from optiyield.registry import StepOptions
+from optiyield.spec import Spec
+from optiyield.stats.variation import OutcomeSet
+
+Options = TypeVar("Options", bound=StepOptions, contravariant=True)
+
+
+@dataclass
+class Problem:
+    """The problem every step of a run shares: the spec, the evaluator (engine, store and cost meter),
+    the fixed outcome set yield steps optimize over (common random numbers), and the confidence level of
+    yield intervals."""
+
+    spec: Spec
+    evaluator: Evaluator
+    outcomes: OutcomeSet
+
+    @property
+    def confidence(self) -> float:
+        """Two-sided confidence level of yield intervals (0.95 = 95 %)."""
+        return self.spec.run.confidence
+
+    @property
+    def folder(self) -> Path:
+        """The spec file's folder, against which files a step names (models) are resolved."""
+        return self.spec.path.parent if self.spec.path is not None else Path.cwd()
+
+
+class StepRun(Protocol[Options]):
+    """``run(problem, x0, options, callback) -> Result``: x0 is the design the previous step produced
+    (SI, in ``problem.evaluator.names`` order); the step must never return a design it did not
+    evaluate."""
+
+    def __call__(self, problem: Problem, x0: np.ndarray, options: Options,
+                 callback: IterationCallback | None) -> Result:
+        ...

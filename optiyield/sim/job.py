@@ -1,0 +1,78 @@
+"""A simulation job: everything needed to turn parameter rows into measured values, and its identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from optiyield.netlist import Netlist
+from optiyield.sim.protocol import Waveforms
+
+#: ``extract(waveforms, count) -> (values, bad)``: measure arrays of shape (count,) per name, and for
+#: each sample either None (usable) or the reason its simulated data is unusable.
+Extractor = Callable[[Waveforms, int], tuple[dict[str, np.ndarray], list[str | None]]]
+
+_INCLUDE = re.compile(r'^\.(?:include|inc|lib)\s+"([^"]+)"', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SimJob:
+    """Everything the engine needs to simulate one testbench.
+
+    ``names`` are the parameters whose values vary per sample; ``measures`` the names ``extract``
+    returns (None for a probe, which returns raw waveforms); ``copies`` selects the batched K-copy deck
+    (else one run per sample); ``timeout`` the wall-clock limit of one run in s; ``expected`` the
+    analyses that must be in the results; ``sweep`` (param, values) extra copies per sample; ``saves``
+    extra vectors to keep (device quantities); ``identity`` what else defines the numbers (measure
+    definitions, parasitic coefficients; the testbench supplies it).
+    """
+
+    netlist: Netlist
+    names: tuple[str, ...]
+    measures: tuple[str, ...] = ()
+    extract: Extractor | None = None
+    copies: bool = True
+    batch_size: int = 500
+    timeout: float = 60.0
+    options: str = ""
+    expected: tuple[str, ...] = ()
+    sweep: tuple[str, tuple[float, ...]] | None = None
+    saves: tuple[str, ...] = ()
+    identity: str = ""
+    simulator: str = "ngspice"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A stable identity of what a row's results mean: the netlist (with the text of the files it
+        includes), analyses, sweep, measures, options, batch size (a sample's numbers depend slightly on
+        its deck), time-out, saved vectors, simulator and parameter names. The store and the Dask
+        back-end key results by it."""
+        netlist = self.netlist
+        payload = {
+            "netlist": [netlist.title, *netlist.hoisted, *netlist.body],
+            "includes": {line: _file_digest(line) for line in netlist.hoisted if _INCLUDE.match(line)},
+            "analyses": list(netlist.analyses), "meas": list(netlist.measures),
+            "names": list(self.names), "measures": list(self.measures), "copies": self.copies,
+            "batch_size": self.batch_size, "timeout": self.timeout, "options": self.options,
+            "expected": list(self.expected), "sweep": self.sweep, "saves": list(self.saves),
+            "identity": self.identity, "simulator": self.simulator,
+        }
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _file_digest(line: str) -> str:
+    """SHA-1 of an included file's bytes ('missing' when it cannot be read): a changed model file
+    changes the numbers without changing the netlist."""
+    match = _INCLUDE.match(line)
+    try:
+        return hashlib.sha1(Path(match[1]).read_bytes()).hexdigest() if match else ""
+    except OSError:
+        return "missing"

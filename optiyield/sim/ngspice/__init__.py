@@ -1,0 +1,125 @@
+"""ngspice behind the :class:`~optiyield.sim.protocol.Simulator` protocol.
+
+:mod:`~optiyield.sim.ngspice.deck` renders K copies of a testbench into one deck,
+:mod:`~optiyield.sim.ngspice.runner` runs the ``ngspice -b`` process with a time-out and classifies its
+output, :mod:`~optiyield.sim.ngspice.rawfile` reads the binary raw file; :class:`NgspiceWaveforms`
+finds each copy's vectors in it (``v(x3.vout)``, ``i(v.x3.vdd)``, ``@m.x3.m1[vds]``).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+
+import numpy as np
+
+from optiyield.sim.job import SimJob
+from optiyield.sim.ngspice.deck import Layout, render
+from optiyield.sim.ngspice.rawfile import Plot
+from optiyield.sim.ngspice.runner import NgspiceRunner
+from optiyield.sim.protocol import Deck, RunOutcome
+
+_MEAS_LINE = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|-?nan|-?inf)",
+                        re.I | re.M)
+_AXES = {"ac": "frequency", "tran": "time", "noise": "frequency", "sp": "frequency"}
+
+
+class NgspiceWaveforms:
+    """The vectors of one ngspice run over ``count`` copies (implements the Waveforms protocol)."""
+
+    def __init__(self, plots: list[Plot], layout: Layout, count: int, stdout: str) -> None:
+        self.plots, self.layout, self.count, self.stdout = plots, layout, count, stdout
+        self._meas: dict[str, float] | None = None
+
+    def plot(self, kind: str) -> Plot:
+        """The first plot of an analysis kind; KeyError naming the kind when there is none."""
+        for plot in self.plots:
+            if plot.kind == kind:
+                return plot
+        raise KeyError(f"no {kind} results in the raw file")
+
+    def kinds(self) -> tuple[str, ...]:
+        """Analyses present in the raw file."""
+        return tuple(dict.fromkeys(p.kind for p in self.plots))
+
+    def axis(self, kind: str) -> np.ndarray:
+        """Frequency or time of an analysis (the first vector when it has neither)."""
+        plot = self.plot(kind)
+        name = _AXES.get(kind)
+        if name is None or name not in plot:
+            name = next(iter(plot.index))
+        return np.real(plot[name])
+
+    def _per_copy(self, kind: str, names: list[str | None]) -> np.ndarray:
+        plot = self.plot(kind)
+        block = np.zeros((self.count, plot.points), dtype=plot.data.dtype)
+        rows = [k for k, n in enumerate(names) if n is not None]
+        if rows:
+            block[rows] = plot.columns([n for n in names if n is not None])
+        return block
+
+    def node(self, kind: str, node: str) -> np.ndarray:
+        """Voltage of ``node`` in every copy, (count, points)."""
+        return self._per_copy(kind, [self.layout.node(k, node) for k in range(self.count)])
+
+    def current(self, kind: str, source: str) -> np.ndarray:
+        """Branch current of voltage source ``source`` in every copy, (count, points)."""
+        return self._per_copy(kind, [self.layout.source_current(k, source) for k in range(self.count)])
+
+    def device(self, kind: str, device: str, quantity: str) -> np.ndarray:
+        """Instance quantity of ``device`` in every copy, (count, points)."""
+        plot = self.plot(kind)
+        names = []
+        for k in range(self.count):
+            vector = self.layout.device(k, device, quantity)
+            names.append(next((key for key in (f"v({vector})", f"i({vector})", vector) if key in plot), vector))
+        return self._per_copy(kind, names)
+
+    def vector(self, kind: str, name: str) -> np.ndarray:
+        """A vector by its ngspice name, (points,)."""
+        return self.plot(kind)[name]
+
+    def names(self, kind: str) -> tuple[str, ...]:
+        """Every vector name of an analysis."""
+        return tuple(self.plot(kind).index)
+
+    def measured(self, name: str) -> np.ndarray:
+        """``.meas`` result ``name`` of every copy (from ngspice's printed output), NaN where absent."""
+        if self._meas is None:
+            self._meas = {m[1].lower(): float(m[2]) for m in _MEAS_LINE.finditer(self.stdout)}
+        return np.array([self._meas.get(self.layout.meas_name(k, name), np.nan) for k in range(self.count)])
+
+
+class NgspiceSimulator:
+    """Renders and runs decks with the ngspice executable (see the package docstring)."""
+
+    name = "ngspice"
+
+    def __init__(self, runner: NgspiceRunner | None = None) -> None:
+        self.runner = runner or NgspiceRunner()
+
+    def render(self, job: SimJob, rows: np.ndarray, *, gentle: bool = False) -> Deck:
+        """K copies of ``job`` (one sample in single mode), the raw file written as ``out.raw``."""
+        rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        text, layout = render(job.netlist, job.names, rows, "out.raw", copies=job.copies, options=job.options,
+                              gentle=gentle, saves=job.saves, sweep=job.sweep)
+        points = len(job.sweep[1]) if job.sweep else 1
+        return Deck(text=text, count=rows.shape[0] * points, context=layout)
+
+    def run(self, deck: Deck, *, timeout: float, expected: tuple[str, ...] = (),
+            slot: AbstractContextManager[object] | None = None) -> RunOutcome:
+        """Run ``ngspice -b`` on the deck in a private folder (removed afterwards)."""
+        folder = self.runner.workdir()
+        try:
+            run = self.runner.run(deck.text, folder, timeout, expected, slot=slot)
+        finally:
+            self.runner.remove(folder)
+        waveforms = NgspiceWaveforms(run.plots, deck.context, deck.count, run.stdout) if run.ok else None
+        return RunOutcome(failure=run.failure, seconds=run.seconds, stdout=run.stdout, waveforms=waveforms)
+
+    def close(self) -> None:
+        """Remove the runner's spinit folder."""
+        self.runner.close()
+
+
+__all__ = ["NgspiceSimulator", "NgspiceWaveforms"]
