@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from optiyield.montecarlo import sample_matrix  # noqa: E402
 from optiyield.sim.engine import Engine, default_workers  # noqa: E402
+from optiyield.sim.ngspice import NgspiceSimulator  # noqa: E402
 from optiyield.sim.ngspice.deck import render  # noqa: E402
 from optiyield.sim.ngspice.runner import NgspiceRunner  # noqa: E402
 from optiyield.spec import load_spec  # noqa: E402
@@ -52,7 +53,7 @@ def bare_ngspice_seconds(runner: NgspiceRunner, decks: list[str]) -> float:
     paths = []
     for index, deck in enumerate(decks):
         path = folder / f"deck{index}.cir"
-        path.write_text(deck.replace(str(folder / "out.raw"), str(folder / f"out{index}.raw")))
+        path.write_text(deck)
         paths.append(path)
     start = time.perf_counter()
     for index, path in enumerate(paths):
@@ -77,7 +78,8 @@ def main() -> None:
     job = dataclasses.replace(spec.testbench.job(spec.parameters), batch_size=args.batch_size)
     cores = default_workers()
     runner = NgspiceRunner()
-    one, everyone = Engine(runner, workers=1), Engine(runner, workers=cores)
+    simulator = NgspiceSimulator(runner)
+    one, everyone = Engine(simulator, workers=1), Engine(simulator, workers=cores)
     per_sample_job = dataclasses.replace(job, copies=False)
     one.run(job, values[:100])  # warm caches
 
@@ -91,8 +93,7 @@ def main() -> None:
         rows["batched_1"].append(result.wall_seconds)
         check["batched"] = result.values["gain_db"]
         rows["batched_all"].append(everyone.run(job, values).wall_seconds)
-        decks = [render(job.netlist, job.names, values[i:i + args.batch_size],
-                        str(Path("/dev/shm") / "out.raw"), copies=True)[0]
+        decks = [render(job.netlist, job.names, values[i:i + args.batch_size], "out.raw", copies=True)[0]
                  for i in range(0, args.samples, args.batch_size)]
         rows["bare"].append(bare_ngspice_seconds(runner, decks))
     median = {k: statistics.median(v) for k, v in rows.items()}

@@ -193,6 +193,8 @@ def run_command(
                          f"continue with: optiyield run {spec_path} --out {folder} --resume", highlight=False)
             raise typer.Exit(130) from None
     write_run(report, folder)
+    for note in report.notes:
+        errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     _print_run_summary(report)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
     _write_report(folder, spec)

@@ -83,6 +83,7 @@ class RunReport:
     final_yield: YieldEstimate
     steps: list[StepReport] = field(default_factory=list)
     cost: Cost = field(default_factory=Cost)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def verify(self) -> MonteCarloResult | None:
@@ -102,7 +103,7 @@ class RunReport:
                 "per_spec": {k: v.to_dict() for k, v in verify.summary.per_spec.items()},
                 "failed_simulations": verify.summary.failed_simulations},
             "steps": [s.summary() for s in self.steps],
-            **self.cost.to_dict(),
+            **self.cost.to_dict(), "notes": self.notes,
         }
 
 
@@ -122,7 +123,8 @@ def open_store(spec: Spec, evaluator: Evaluator, out: Path, resume: bool, fresh:
         path.unlink()
     if resume and not path.exists():
         raise RunError(f"--resume: no store at {path}")
-    store = Store(path, evaluator.job.fingerprint, spec.parameters, spec.testbench.measure_names)
+    store = Store(path, evaluator.job.fingerprint, spec.parameters, spec.testbench.measure_names,
+                  replace_mismatch=resume)
     store.clear_journal()
     return store
 
@@ -144,6 +146,9 @@ def execute(spec: Spec, out: str | Path, engine: Backend, *, resume: bool = Fals
     finally:
         store.close()
     report.cost = span.cost
+    if store.dropped:
+        report.notes.append(f"the testbench, its measures or the parameters changed since {store.path} was "
+                            f"written: its {store.dropped} stored simulations were stale and were simulated again")
     return report
 
 

@@ -62,12 +62,14 @@ def _nan_to_none(value: float) -> float | None:
 class Store:
     """The evaluation journal of one output folder (``store.sqlite``).
 
-    ``fingerprint`` identifies the testbench and the parameter order; opening a store written for
-    another fingerprint raises :class:`StoreMismatch`.
+    ``fingerprint`` identifies the job (:attr:`optiyield.sim.job.SimJob.fingerprint`); opening a store
+    written for another fingerprint raises :class:`StoreMismatch`, or with ``replace_mismatch``, when the
+    store has the same parameters (the testbench, a measure, a sweep or an option changed), drops its stale
+    samples (counted in ``dropped``) and starts over under the new fingerprint.
     """
 
     def __init__(self, path: str | Path, fingerprint: str, parameters: Sequence[str], measures: Sequence[str],
-                 *, readonly: bool = False):
+                 *, readonly: bool = False, replace_mismatch: bool = False):
         self.path = Path(path)
         self.parameters, self.measures = tuple(parameters), tuple(measures)
         if readonly:
@@ -79,9 +81,18 @@ class Store:
         self.fingerprint = fingerprint
         self._prefix = hashlib.sha1(fingerprint.encode()).digest()
         stored = self.meta
+        #: Stale samples dropped on opening (``replace_mismatch``: the job changed since they were stored).
+        self.dropped = 0
         if stored and stored.get("fingerprint") != fingerprint:
-            raise StoreMismatch(f"{self.path} was written for a different testbench or parameter set; "
-                                "use another output folder or start over with --fresh")
+            same_problem = json.loads(stored.get("parameters", "[]")) == list(self.parameters)
+            if not (replace_mismatch and same_problem) or readonly:
+                raise StoreMismatch(f"{self.path} was written for a different testbench or parameter set; "
+                                    "use another output folder or start over with --fresh")
+            self.dropped = self.evaluations
+            self._db.execute("DELETE FROM evaluations")
+            self._db.execute("DELETE FROM meta")
+            self._db.commit()
+            stored = {}
         if not stored and not readonly:
             self._db.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("fingerprint", fingerprint), ("parameters", json.dumps(self.parameters)),

@@ -6,7 +6,8 @@ import numpy as np
 from typer.testing import CliRunner
 
 from optiyield.cli import app
-from optiyield.sim.engine import OK, Engine, SimJob
+from optiyield.sim.engine import OK, Engine
+from optiyield.sim.job import SimJob
 from optiyield.spec import Spec
 
 

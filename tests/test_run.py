@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -89,3 +91,60 @@ def test_staged_step_through_the_run_command(tmp_path):
     assert step["result"]["objective"] < 1e-9, step["result"]["status"]  # every spec met
     design = summary["design_final"]
     assert 0.6 <= design["Vgate"] <= 0.9 and 3e-6 <= design["W"] <= 10e-6
+
+
+RC_NETLIST = """* RC low-pass
+.param R=1k C=1p
+V1 in 0 dc 0 ac 1
+R1 in out {R}
+C1 out 0 {C}
+.ac dec 20 1meg 100g
+.end
+"""
+
+
+def _rc_spec(folder: Path, values: str) -> Path:
+    (folder / "rc.cir").write_text(RC_NETLIST)
+    (folder / "tb.yaml").write_text(f"""name: rc
+netlist: rc.cir
+sweep: {{param: C, values: {values}}}
+measures:
+  bw: {{fn: bandwidth_3db, out: out, reduce: min}}
+""")
+    spec = folder / "rc.yaml"
+    spec.write_text("""name: rc
+testbench: tb.yaml
+design:
+  R: {start: 1k, min: 500, max: 2k}
+variation:
+  - {param: R, dist: normal, sigma: 5%}
+specs:
+  bw: {min: 1M}
+run:
+  seed: 3
+  samples: 10
+  steps:
+    - {verify: {samples: 20}}
+""")
+    return spec
+
+
+def test_changed_sweep_value_is_simulated_again_on_resume(tmp_path):
+    """The job's fingerprint covers the testbench's sweep: after a sweep value changes, --resume simulates
+    again instead of serving the stale rows, and says so."""
+    spec = _rc_spec(tmp_path, "[1p, 2p]")
+    out = tmp_path / "out"
+    first = CliRunner().invoke(app, ["run", str(spec), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    bw_before = pd.read_csv(out / "samples.csv")["bw"].to_numpy()
+    again = CliRunner().invoke(app, ["run", str(spec), "--out", str(out), "--resume"])
+    assert again.exit_code == 0 and json.loads((out / "run_summary.json").read_text())["cached"] == 30
+    _rc_spec(tmp_path, "[1p, 4p]")
+    changed = CliRunner().invoke(app, ["run", str(spec), "--out", str(out), "--resume"])
+    assert changed.exit_code == 0, changed.output
+    after = json.loads((out / "run_summary.json").read_text())
+    assert after["simulations"] == 30 and after["cached"] == 0
+    assert "stored simulations were stale" in " ".join(changed.output.split())
+    # the same outcomes; the minimum over the sweep is now set by 4 pF: half the bandwidth of 2 pF
+    bw_after = pd.read_csv(out / "samples.csv")["bw"].to_numpy()
+    np.testing.assert_allclose(bw_after / bw_before, 0.5, rtol=0.02)

@@ -10,7 +10,7 @@ circuit facts are small protocols the testbench implements.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -238,10 +238,3 @@ class Drive(Binding):
         current = -np.real(reader.current("tran", src.name))
         voltage = np.real(reader.nodes("tran", definition.in_))
         return _finish(fn.function(reader.axis("tran"), voltage, current, **window(definition)), fn)
-
-
-#: Binding kinds by name (for documentation and error messages).
-BINDINGS: dict[str, Callable[[], Binding]] = {
-    "transfer": Transfer, "supply": Supply, "node": Node, "source": SourceCurrent, "noise": Noise,
-    "port": Port, "port_noise": PortNoise, "wave": Wave, "drive": Drive,
-}

@@ -122,10 +122,6 @@ class Evaluator:
         return Responses(values={k: v.reshape(shape) for k, v in values.items()}, status=status.reshape(shape),
                          reason=reason.reshape(shape), rows=rows)
 
-    def nominal_row(self, x: np.ndarray) -> np.ndarray:
-        """The parameter row (P,) of design ``x`` with every statistical parameter at nominal."""
-        return self.rows(np.asarray(x, dtype=float), None)[0]
-
     def probe(self, job: SimJob, row: np.ndarray) -> RunOutcome:
         """One single-sample run of a job variant (e.g. ``.op`` only with device quantities saved) for the
         region check or an analytical sizer; counted as one simulation, not stored (its results are

@@ -1,25 +1,22 @@
 """What a run step works on, and the signature every step method implements.
 
 ``optiyield run`` looks each step of ``run.steps`` up in :data:`optiyield.registry.STEPS` and calls its
-``run(problem, x0, options, callback)``. A new optimizer is one module defining its options model and
-run function, plus one line in the registry (docs/architecture.md has a ten-line example).
+``run(problem, x0, options, callback) -> Result``: ``problem`` a :class:`Problem`, ``x0`` the design the
+previous step produced (SI, in ``problem.evaluator.names`` order), ``options`` the method's validated
+options model, ``callback`` an :data:`~optiyield.optim.result.IterationCallback` (or None) for every
+:class:`~optiyield.optim.result.IterationRecord`; the :class:`~optiyield.optim.result.Result` carries the
+design the step hands on (one it has evaluated) and its cost. A new optimizer is one module defining its
+options model and run function, plus one line in the registry (docs/architecture.md has an example).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
-
-import numpy as np
 
 from optiyield.optim.evaluator import Evaluator
-from optiyield.optim.result import IterationCallback, Result
-from optiyield.registry import StepOptions
 from optiyield.spec import Spec
 from optiyield.stats.variation import OutcomeSet
-
-Options = TypeVar("Options", bound=StepOptions, contravariant=True)
 
 
 @dataclass
@@ -41,13 +38,3 @@ class Problem:
     def folder(self) -> Path:
         """The spec file's folder, against which files a step names (models) are resolved."""
         return self.spec.path.parent if self.spec.path is not None else Path.cwd()
-
-
-class StepRun(Protocol[Options]):
-    """``run(problem, x0, options, callback) -> Result``: x0 is the design the previous step produced
-    (SI, in ``problem.evaluator.names`` order); the step must never return a design it did not
-    evaluate."""
-
-    def __call__(self, problem: Problem, x0: np.ndarray, options: Options,
-                 callback: IterationCallback | None) -> Result:
-        ...

@@ -18,7 +18,6 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-Kind = Literal["mlp", "transformer", "svr", "rf", "knn", "lookup"]
 KINDS: tuple[str, ...] = ("mlp", "transformer", "svr", "rf", "knn", "lookup")
 INSTALL_HINT = "pip install -e '.[ml]'   (torch==2.13.0 CPU build and scikit-learn)"
 
