@@ -14,6 +14,7 @@ A ``testbench.yaml`` next to the netlist::
     transistors: [M1]                 # devices the region check wants in saturation (staged BFGS)
     parasitics: regression            # none (default) | regression: add Cgs/Cgd/Cds to every MOSFET
     parasitic_coefficients: fit.yaml  # optional: coefficients (a mapping or a file), default the VGA paper's
+    compat: hsa                       # ngspice compatibility mode (set ngbehavior=hsa in the spinit), e.g. for sky130
 
 Every ``.meas`` line of the netlist is also a measure under its own name.
 """
@@ -37,7 +38,7 @@ from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
 from optiyield.sim.deck import Layout, meas_replicable
 from optiyield.sim.engine import SimJob
-from optiyield.sim.runner import RunOutcome
+from optiyield.sim.runner import COMPAT_MODE, RunOutcome
 from optiyield.units import UnitError, parse_eng
 
 #: Analyses that cannot be replicated as copies in one deck (one output or fixed port numbering).
@@ -181,6 +182,15 @@ class TestbenchFile(BaseModel):
     sweep: SweepDef | None = None
     parasitics: Literal["none", "regression"] = "none"
     parasitic_coefficients: str | dict[str, Any] | None = None
+    compat: str = ""
+
+    @field_validator("compat")
+    @classmethod
+    def _compat_mode(cls, value: str) -> str:
+        if value and not COMPAT_MODE.match(value):
+            raise ValueError(f"unknown ngspice compatibility mode {value!r}; expected a combination of hs, ps, lt, ki, "
+                             "spe and a (e.g. hsa: HSPICE, applied to the whole netlist), or all / spice3")
+        return value
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -214,6 +224,7 @@ class Testbench:
     transistors: tuple[str, ...] = ()
     sweep: SweepDef | None = None
     parasitics: ParasiticCoefficients | None = None  # regression added to every MOSFET (None: as written)
+    compat: str = ""  # ngspice compatibility mode (set ngbehavior=...), "" for ngspice's own behaviour
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -252,7 +263,8 @@ class Testbench:
         batch = max(1, self.batch_size // self.sweep_points)
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
                       extract=self.extract, copies=self.copies, batch_size=batch,
-                      timeout=self.timeout, options=self.options, expected=expected, sweep=sweep)
+                      timeout=self.timeout, options=self.options, expected=expected, sweep=sweep,
+                      compat=self.compat)
 
     def extract(
         self, outcome: RunOutcome, layout: Layout, count: int
@@ -554,7 +566,7 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
                      source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
-                     parasitics=parasitics)
+                     parasitics=parasitics, compat=spec.compat)
 
 
 def _check_expressions(measures: dict[str, MeasureDef], sweep: SweepDef | None, file: Path | str) -> None:

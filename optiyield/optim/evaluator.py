@@ -142,5 +142,7 @@ class Evaluator:
         extra = ()
         if tb.parasitics is not None:
             extra = (f"parasitics: {tb.parasitics.model_dump_json(include={'cgs', 'cgd', 'cds'})}",)
+        if tb.compat:  # an ngspice compatibility mode can change how the same netlist is read
+            extra += (f"compat: {tb.compat}",)
         return fingerprint(tb.netlist.path.read_text(), tb.netlist.hoisted + extra,
                            {k: v.model_dump() for k, v in tb.measures.items()}, tb.options, self.spec.parameters)

@@ -125,7 +125,7 @@ def device_regions(testbench: Testbench, names: Sequence[str], values: Sequence[
     try:
         deck, _ = render(netlist, names, np.asarray(values, dtype=float).reshape(1, -1), str(folder / "out.raw"),
                          copies=False, options=testbench.options, saves=saves)
-        outcome = runner.run(deck, folder, testbench.timeout, expected=("op",))
+        outcome = runner.run(deck, folder, testbench.timeout, expected=("op",), compat=testbench.compat)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         if own:

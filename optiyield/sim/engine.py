@@ -51,6 +51,7 @@ class SimJob:
     options: str = ""
     expected: tuple[str, ...] = ()
     sweep: tuple[str, tuple[float, ...]] | None = None  # (param, values): copies per sample, copies mode
+    compat: str = ""  # ngspice compatibility mode (``set ngbehavior=...``), e.g. ``hsa`` for sky130
 
 
 @dataclass
@@ -191,7 +192,7 @@ class Engine:
         try:
             deck, layout = render(job.netlist, job.names, state.values[index], str(folder / "out.raw"),
                                   copies=job.copies, options=job.options, gentle=gentle, sweep=job.sweep)
-            outcome = self.runner.run(deck, folder, job.timeout, job.expected, slot=self._slots)
+            outcome = self.runner.run(deck, folder, job.timeout, job.expected, slot=self._slots, compat=job.compat)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         state.count_run(outcome.seconds)
