@@ -15,12 +15,14 @@ A ``testbench.yaml`` next to the netlist::
     parasitics: regression            # none (default) | regression: add Cgs/Cgd/Cds to every MOSFET
     parasitic_coefficients: fit.yaml  # optional: coefficients (a mapping or a file), default the VGA paper's
     compat: hsa                       # ngspice compatibility mode (set ngbehavior=hsa in the spinit), e.g. for sky130
+    pdk: {name: sky130, section: tt}  # a PDK's model library (optiyield/pdk), .lib-included before the netlist
 
 Every ``.meas`` line of the netlist is also a measure under its own name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from optiyield.measure.catalog import CATALOG, MeasureFunction
 from optiyield.measure.noise import noise_density_at
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
+from optiyield.pdk import Library, PdkNotInstalled, load_library
 from optiyield.sim.deck import Layout, meas_replicable
 from optiyield.sim.engine import SimJob
 from optiyield.sim.runner import COMPAT_MODE, RunOutcome
@@ -163,6 +166,15 @@ class SweepDef(BaseModel):
             raise ValueError(str(exc)) from None
 
 
+class PdkRef(BaseModel):
+    """A PDK model library and the section (process corner) to include: ``{name: sky130, section: tt}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    section: str = "tt"
+
+
 class TestbenchFile(BaseModel):
     """Schema of ``testbench.yaml``."""
 
@@ -183,6 +195,12 @@ class TestbenchFile(BaseModel):
     parasitics: Literal["none", "regression"] = "none"
     parasitic_coefficients: str | dict[str, Any] | None = None
     compat: str = ""
+    pdk: PdkRef | None = None
+
+    @field_validator("pdk", mode="before")
+    @classmethod
+    def _pdk_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
     @field_validator("compat")
     @classmethod
@@ -225,6 +243,7 @@ class Testbench:
     sweep: SweepDef | None = None
     parasitics: ParasiticCoefficients | None = None  # regression added to every MOSFET (None: as written)
     compat: str = ""  # ngspice compatibility mode (set ngbehavior=...), "" for ngspice's own behaviour
+    pdk: tuple[Library, str] | None = None  # (model library, section) whose .lib line heads netlist.hoisted
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -507,6 +526,11 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
                           hoisted=models + netlist.hoisted,
                           analyses=tuple(spec.analyses) or netlist.analyses,
                           measures=netlist.measures, sources=netlist.sources)
+    compat, pdk = spec.compat, None
+    if spec.pdk is not None:
+        pdk = _pdk_library(spec.pdk, file)
+        netlist = dataclasses.replace(netlist, hoisted=(pdk[0].line(pdk[1]),) + netlist.hoisted)
+        compat = compat or pdk[0].compat
     parasitics = None
     if spec.parasitic_coefficients is not None and spec.parasitics != "regression":
         raise SpecError(file, "parasitic_coefficients", "these coefficients are used by `parasitics: regression`; "
@@ -566,7 +590,22 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
                      source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
-                     parasitics=parasitics, compat=spec.compat)
+                     parasitics=parasitics, compat=compat, pdk=pdk)
+
+
+def _pdk_library(ref: PdkRef, file: Path | str) -> tuple[Library, str]:
+    """The PDK library and section a testbench names; SpecError when unknown or not installed."""
+    try:
+        library = load_library(ref.name)
+    except ValueError as exc:
+        raise SpecError(file, "pdk.name", str(exc)) from None
+    except PdkNotInstalled as exc:
+        raise SpecError(file, "pdk", str(exc)) from None
+    try:
+        library.line(ref.section)
+    except ValueError as exc:
+        raise SpecError(file, "pdk.section", str(exc)) from None
+    return library, ref.section
 
 
 def _check_expressions(measures: dict[str, MeasureDef], sweep: SweepDef | None, file: Path | str) -> None:
