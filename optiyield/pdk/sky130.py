@@ -134,8 +134,13 @@ def rewrite_mismatch(text: str) -> tuple[str, list[str]]:
 
 
 def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "optiyield" / "pdk"
+    """``$XDG_CACHE_HOME/optiyield/pdk`` (default ``~/.cache``), or the temporary folder when that is not writable."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        (base / "optiyield" / "pdk").mkdir(parents=True, exist_ok=True)
+    except OSError:
+        base = Path(tempfile.gettempdir())
+    return base / "optiyield" / "pdk"
 
 
 def library(cache: Path | None = None) -> Library:
