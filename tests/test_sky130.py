@@ -193,3 +193,43 @@ def test_spec_job_uses_the_pdk_compat_mode():
     job = spec.testbench.job(spec.parameters)
     assert job.compat == "hsa" and job.batch_size == 20 and job.copies
     assert dataclasses.replace(job, batch_size=1).batch_size == 1
+
+
+def _script(folder: str, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_pdk
+@pytest.mark.ngspice
+def test_corners_experiment_smoke(tmp_path):
+    """Two corners three ways: the strategies agree and the in-process one uses one process per section."""
+    figures = _script("experiments", "sky130_corners").main(
+        ["--sections", "tt", "--temps", "27,125", "--vdd", "1.8", "--json", str(tmp_path / "c.json")])
+    assert figures["corners"] == 2 and (tmp_path / "c.json").is_file()
+    assert figures["max_difference"]["gain_db"] < 1e-3 and figures["max_difference"]["offset"] < 1e-6
+    hot, room = (next(r for r in figures["table"] if r["temp"] == t) for t in (125.0, 27.0))
+    assert hot["ugf"] < room["ugf"]  # mobility falls with temperature
+
+
+@needs_pdk
+@pytest.mark.ngspice
+def test_mismatch_experiment_smoke(tmp_path):
+    figures = _script("experiments", "sky130_mismatch").main(
+        ["--count", "20", "--cases", "1", "--json", str(tmp_path / "m.json")])
+    assert len(figures["cases"]) == 1 and (tmp_path / "m.json").is_file()
+    for case in figures["cases"]:
+        assert 0.2 < case["ratio_vth"] < 5 and case["sigma_vth_analytic"] > 0
+
+
+@needs_pdk
+@pytest.mark.ngspice
+def test_load_benchmark_smoke(tmp_path):
+    figures = _script("benchmarks", "sky130_load").main(
+        ["--repeat", "1", "--variants", "continuous flat,optiyield", "--json", str(tmp_path / "l.json")])
+    assert set(figures["load_seconds"]) == {"continuous flat", "optiyield"}
+    assert all(0 < s < 5 for s in figures["load_seconds"].values())
