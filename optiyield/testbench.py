@@ -14,12 +14,15 @@ A ``testbench.yaml`` next to the netlist::
     transistors: [M1]                 # devices the region check wants in saturation (staged BFGS)
     parasitics: regression            # none (default) | regression: add Cgs/Cgd/Cds to every MOSFET
     parasitic_coefficients: fit.yaml  # optional: coefficients (a mapping or a file), default the VGA paper's
+    compat: hsa                       # ngspice compatibility mode (set ngbehavior=hsa in the spinit), e.g. for sky130
+    pdk: {name: sky130, section: tt}  # a PDK's model library (optiyield/pdk), .lib-included before the netlist
 
 Every ``.meas`` line of the netlist is also a measure under its own name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -37,8 +40,10 @@ from optiyield.measure.registry import MEASURES
 from optiyield.measure.sweep import reduce_sweep
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
+from optiyield.pdk import Library, PdkNotInstalled, load_library
 from optiyield.sim.job import SimJob
 from optiyield.sim.ngspice.deck import meas_replicable
+from optiyield.sim.ngspice.runner import COMPAT_MODE
 from optiyield.sim.protocol import Waveforms
 from optiyield.units import UnitError, parse_eng
 
@@ -143,6 +148,15 @@ class SweepDef(BaseModel):
             raise ValueError(str(exc)) from None
 
 
+class PdkRef(BaseModel):
+    """A PDK model library and the section (process corner) to include: ``{name: sky130, section: tt}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    section: str = "tt"
+
+
 class TestbenchFile(BaseModel):
     """Schema of ``testbench.yaml``."""
 
@@ -162,6 +176,21 @@ class TestbenchFile(BaseModel):
     sweep: SweepDef | None = None
     parasitics: Literal["none", "regression"] = "none"
     parasitic_coefficients: str | dict[str, Any] | None = None
+    compat: str = ""
+    pdk: PdkRef | None = None
+
+    @field_validator("pdk", mode="before")
+    @classmethod
+    def _pdk_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("compat")
+    @classmethod
+    def _compat_mode(cls, value: str) -> str:
+        if value and not COMPAT_MODE.match(value):
+            raise ValueError(f"unknown ngspice compatibility mode {value!r}; expected a combination of hs, ps, lt, ki, "
+                             "spe and a (e.g. hsa: HSPICE, applied to the whole netlist), or all / spice3")
+        return value
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -195,6 +224,8 @@ class Testbench:
     transistors: tuple[str, ...] = ()
     sweep: SweepDef | None = None
     parasitics: ParasiticCoefficients | None = None  # regression added to every MOSFET (None: as written)
+    compat: str = ""  # ngspice compatibility mode (set ngbehavior=...), "" for ngspice's own behaviour
+    pdk: tuple[Library, str] | None = None  # (model library, section) whose .lib line heads netlist.hoisted
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -235,7 +266,7 @@ class Testbench:
                     "parasitics": self.parasitics.model_dump() if self.parasitics is not None else None}
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
                       extract=self.extract, copies=self.copies, batch_size=batch, timeout=self.timeout,
-                      options=self.options, expected=expected, sweep=sweep,
+                      options=self.options, expected=expected, sweep=sweep, compat=self.compat,
                       identity=json.dumps(identity, sort_keys=True, default=str))
 
     def extract(self, waveforms: Waveforms, count: int) -> tuple[dict[str, np.ndarray], list[str | None]]:
@@ -369,6 +400,11 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
                           hoisted=models + netlist.hoisted,
                           analyses=tuple(spec.analyses) or netlist.analyses,
                           measures=netlist.measures, sources=netlist.sources)
+    compat, pdk = spec.compat, None
+    if spec.pdk is not None:
+        pdk = _pdk_library(spec.pdk, file)
+        netlist = dataclasses.replace(netlist, hoisted=(pdk[0].line(pdk[1]),) + netlist.hoisted)
+        compat = compat or pdk[0].compat
     parasitics = None
     if spec.parasitic_coefficients is not None and spec.parasitics != "regression":
         raise SpecError(file, "parasitic_coefficients", "these coefficients are used by `parasitics: regression`; "
@@ -428,7 +464,22 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
                      source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
-                     parasitics=parasitics)
+                     parasitics=parasitics, compat=compat, pdk=pdk)
+
+
+def _pdk_library(ref: PdkRef, file: Path | str) -> tuple[Library, str]:
+    """The PDK library and section a testbench names; SpecError when unknown or not installed."""
+    try:
+        library = load_library(ref.name)
+    except ValueError as exc:
+        raise SpecError(file, "pdk.name", str(exc)) from None
+    except PdkNotInstalled as exc:
+        raise SpecError(file, "pdk", str(exc)) from None
+    try:
+        library.line(ref.section)
+    except ValueError as exc:
+        raise SpecError(file, "pdk.section", str(exc)) from None
+    return library, ref.section
 
 
 def _check_expressions(measures: dict[str, MeasureDef], sweep: SweepDef | None, file: Path | str) -> None:

@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "optiyield"
 #: Lowest layer first. A module may import modules of its own layer or lower ones only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("optiyield", "optiyield.__init__", "optiyield.units", "optiyield.errors", "optiyield.registry"),
-    ("optiyield.stats", "optiyield.measure", "optiyield.netlist", "optiyield.yield_", "optiyield.parasitics"),
+    ("optiyield.stats", "optiyield.measure", "optiyield.netlist", "optiyield.yield_", "optiyield.parasitics",
+     "optiyield.pdk"),
     ("optiyield.sim", "optiyield.execute"),
     ("optiyield.testbench",),
     ("optiyield.spec",),
@@ -38,7 +39,8 @@ def _layer(module: str) -> int:
     best, depth = -1, -1
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > depth:
+            inside = module.startswith(prefix + ".") and prefix != "optiyield"  # the bare package is itself only
+            if (module == prefix or inside) and len(prefix) > depth:
                 best, depth = index, len(prefix)
     if best < 0:
         raise AssertionError(f"{module} is in no layer: add it to LAYERS here and to docs/architecture.md")

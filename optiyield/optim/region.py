@@ -108,7 +108,7 @@ def operating_point_job(testbench: Testbench, names: Sequence[str], saves: Seque
     saves the vectors ``saves`` (e.g. ``@m1[vdsat]``)."""
     netlist = dataclasses.replace(testbench.netlist, analyses=(".op",), measures=())
     return SimJob(netlist=netlist, names=tuple(names), copies=False, timeout=testbench.timeout,
-                  options=testbench.options, expected=("op",), saves=tuple(saves))
+                  options=testbench.options, expected=("op",), saves=tuple(saves), compat=testbench.compat)
 
 
 def device_regions(testbench: Testbench, names: Sequence[str], values: Sequence[float] | np.ndarray,

@@ -47,6 +47,7 @@ class SimJob:
     saves: tuple[str, ...] = ()
     identity: str = ""
     simulator: str = "ngspice"
+    compat: str = ""  # simulator compatibility mode (ngspice: ``set ngbehavior=...``), e.g. ``hsa`` for sky130
 
     @cached_property
     def fingerprint(self) -> str:
@@ -62,7 +63,7 @@ class SimJob:
             "names": list(self.names), "measures": list(self.measures), "copies": self.copies,
             "batch_size": self.batch_size, "timeout": self.timeout, "options": self.options,
             "expected": list(self.expected), "sweep": self.sweep, "saves": list(self.saves),
-            "identity": self.identity, "simulator": self.simulator,
+            "identity": self.identity, "simulator": self.simulator, "compat": self.compat,
         }
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()

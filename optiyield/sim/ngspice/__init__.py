@@ -104,17 +104,17 @@ class NgspiceSimulator:
         text, layout = render(job.netlist, job.names, rows, "out.raw", copies=job.copies, options=job.options,
                               gentle=gentle, saves=job.saves, sweep=job.sweep)
         points = len(job.sweep[1]) if job.sweep else 1
-        return Deck(text=text, count=rows.shape[0] * points, context=layout)
+        return Deck(text=text, count=rows.shape[0] * points, context=(layout, job.compat))
 
     def run(self, deck: Deck, *, timeout: float, expected: tuple[str, ...] = (),
             slot: AbstractContextManager[object] | None = None) -> RunOutcome:
         """Run ``ngspice -b`` on the deck in a private folder (removed afterwards)."""
         folder = self.runner.workdir()
         try:
-            run = self.runner.run(deck.text, folder, timeout, expected, slot=slot)
+            run = self.runner.run(deck.text, folder, timeout, expected, slot=slot, compat=deck.context[1])
         finally:
             self.runner.remove(folder)
-        waveforms = NgspiceWaveforms(run.plots, deck.context, deck.count, run.stdout) if run.ok else None
+        waveforms = NgspiceWaveforms(run.plots, deck.context[0], deck.count, run.stdout) if run.ok else None
         return RunOutcome(failure=run.failure, seconds=run.seconds, stdout=run.stdout, waveforms=waveforms)
 
     def close(self) -> None:

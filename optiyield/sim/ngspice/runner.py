@@ -27,6 +27,26 @@ from optiyield.sim.ngspice.rawfile import Plot, RawFileError, plot_kind, read_ra
 
 SPINIT = "alias exit quit\nset num_threads=1\n"
 
+#: ngspice's compatibility modes (``set ngbehavior=...``; manual §16.13): ``hs`` HSPICE, ``ps`` PSPICE, ``lt``
+#: LTSPICE, ``ki`` KiCad, ``spe`` Spectre, ``a`` apply to the whole netlist (not only .lib/.include files); ``all``
+#: and ``spice3`` stand alone (the flags of ngspice 39's ``struct compat``). sky130 asks for ``hsa``.
+COMPAT_MODE = re.compile(r"^(all|spice3|(?:hs|ps|lt|ki|spe|a)+)$")
+
+
+def spinit_text(compat: str = "") -> str:
+    """The spinit ngspice reads before the deck: the minimal one, plus ``set ngbehavior=<compat>`` and
+    ``set ng_nomodcheck`` (no model-parameter range check, as PDKs such as sky130 ask) for a compatibility mode.
+
+    ``compat`` must match :data:`COMPAT_MODE` (it is written into an ngspice script, so nothing else may pass);
+    a ValueError says what is expected.
+    """
+    if not compat:
+        return SPINIT
+    if not COMPAT_MODE.match(compat):
+        raise ValueError(f"unknown ngspice compatibility mode {compat!r}; expected a combination of hs, ps, lt, "
+                         "ki, spe and a (e.g. hsa), or all / spice3")
+    return SPINIT + f"set ngbehavior={compat}\nset ng_nomodcheck\n"
+
 #: Output lines that mean the results cannot be trusted even when ngspice exits with 0.
 FAILURE_PATTERNS = re.compile(
     r"(?im)(timestep too small|singular matrix|simulation\(s\) aborted|dc solution failed|"
@@ -97,6 +117,19 @@ class NgspiceRunner:
         self._scripts = Path(tempfile.mkdtemp(prefix="optiyield-spinit-"))
         (self._scripts / "spinit").write_text(SPINIT)
         self._env = dict(os.environ, SPICE_SCRIPTS=str(self._scripts))
+        self._compat_env: dict[str, dict[str, str]] = {"": self._env}
+        self._compat_lock = threading.Lock()
+
+    def _environment(self, compat: str) -> dict[str, str]:
+        """Process environment whose SPICE_SCRIPTS folder holds the spinit of compatibility mode ``compat``."""
+        with self._compat_lock:
+            if compat not in self._compat_env:
+                text = spinit_text(compat)
+                folder = self._scripts / f"compat-{compat}"
+                folder.mkdir()
+                (folder / "spinit").write_text(text)
+                self._compat_env[compat] = dict(os.environ, SPICE_SCRIPTS=str(folder))
+            return self._compat_env[compat]
 
     def workdir(self) -> Path:
         """A fresh private folder for one run (in /dev/shm when available)."""
@@ -108,13 +141,14 @@ class NgspiceRunner:
         shutil.rmtree(folder, ignore_errors=True)
 
     def run(self, deck: str, folder: Path, timeout: float, expected: tuple[str, ...] = (),
-            slot: AbstractContextManager[object] | None = None) -> NgspiceRun:
+            slot: AbstractContextManager[object] | None = None, compat: str = "") -> NgspiceRun:
         """Write ``deck`` to ``folder/deck.cir``, run ngspice on it and classify the outcome.
 
         ``expected`` lists analysis kinds whose plots must be present and complete. The raw file is
         ``folder/out.raw`` (the deck must refer to that path if it writes from ``.control``).
         ``slot`` is held only while the ngspice process runs (the engine's limit on concurrent
-        processes), so reading results of one run overlaps with the next run.
+        processes), so reading results of one run overlaps with the next run. ``compat`` selects an ngspice
+        compatibility mode (:func:`spinit_text`), e.g. ``hsa`` for the sky130 models.
         """
         deck_path, raw_path, log_path = folder / "deck.cir", folder / "out.raw", folder / "log.txt"
         deck_path.write_text(deck)
@@ -122,7 +156,7 @@ class NgspiceRunner:
         if ".control" in deck:
             command = [*self._prefix, self.executable, "-b", str(deck_path)]
         with slot or nullcontext():
-            returncode, seconds = self._execute(command, folder, log_path, timeout)
+            returncode, seconds = self._execute(command, folder, log_path, timeout, self._environment(compat))
         if returncode is None:
             return NgspiceRun(returncode=None, seconds=seconds, stdout=_read_text(log_path),
                               failure=f"timed out after {timeout:g} s")
@@ -130,13 +164,14 @@ class NgspiceRunner:
         outcome.failure = self._classify(outcome, raw_path, expected)
         return outcome
 
-    def _execute(self, command: list[str], folder: Path, log_path: Path, timeout: float) -> tuple[int | None, float]:
+    def _execute(self, command: list[str], folder: Path, log_path: Path, timeout: float,
+                 env: dict[str, str]) -> tuple[int | None, float]:
         """Run the process; its exit code (None after a time-out) and wall time in seconds."""
         start = time.perf_counter()
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self._env, start_new_session=True,
+                env=env, start_new_session=True,
             )
             # Cap the child's file sizes from here: a preexec_fn would make Python fork instead of vfork,
             # which costs tens of ms per process in a parent holding numpy/pandas.
@@ -209,4 +244,5 @@ def _first_failure_line(text: str) -> str | None:
     return None
 
 
-__all__ = ["FAILURE_PATTERNS", "NgspiceNotFound", "NgspiceRunner", "NgspiceRun", "find_ngspice", "plot_kind"]
+__all__ = ["COMPAT_MODE", "FAILURE_PATTERNS", "NgspiceNotFound", "NgspiceRun", "NgspiceRunner", "find_ngspice",
+           "plot_kind", "spinit_text"]
