@@ -124,7 +124,8 @@ def run_in_process(testbench: Testbench, names: tuple[str, ...], design: np.ndar
             raise RuntimeError(f"{section}: {outcome.failure}")
         for index, temp in enumerate(temps):
             plots = outcome.plots[index * len(kinds):(index + 1) * len(kinds)]
-            values, bad = tb.extract(NgspiceWaveforms(plots, layout, len(vdds), outcome.stdout), len(vdds))
+            found = tb.extract(NgspiceWaveforms(plots, layout, len(vdds), outcome.stdout), len(vdds))
+            values, bad = found.values, found.bad
             for i, vdd in enumerate(vdds):
                 out[(section, vdd, temp)] = {k: float(v[i]) for k, v in values.items()} | {
                     "status": "ok" if bad[i] is None else "failed"}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +16,7 @@ from rich.table import Table
 
 from optiyield import __version__
 from optiyield.errors import SpecError
+from optiyield.safety import MAX_SAMPLES
 from optiyield.sim.ngspice.runner import NgspiceNotFound
 from optiyield.units import format_eng, format_value
 
@@ -34,6 +39,38 @@ def _load(spec_path: Path):  # noqa: ANN202 - returns Spec
     except SpecError as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+@contextmanager
+def _failures(interrupted: str = "interrupted: nothing was saved") -> Iterator[None]:
+    """Turn what can go wrong at run time into one clear message and an exit code, never a traceback:
+    2 for input the user must fix (a spec, an output folder, a store), 3 for simulations that cannot go on
+    (every sample fails, samples keep timing out), 130 for Ctrl-C or SIGTERM (``interrupted`` says what
+    was kept)."""
+    from optiyield.outdir import OutputError
+    from optiyield.run import RunError, RunInterrupted
+    from optiyield.sim.engine import EverySampleFailed, MeasureSetupError, SimulationAborted
+
+    try:
+        yield
+    except (SpecError, OutputError, RunError, MeasureSetupError, OSError, *_ml_errors()) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except (EverySampleFailed, SimulationAborted) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(3) from None
+    except RunInterrupted as exc:
+        errors.print(f"{exc}; continue with --resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        errors.print(interrupted, highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends a command like Ctrl-C: running simulations are killed, temporary folders removed,
+    finished samples kept."""
+    raise KeyboardInterrupt
 
 
 def _version(value: bool) -> None:
@@ -74,6 +111,8 @@ def main(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """optiyield: Monte Carlo yield, minimax and yield optimization of ngspice testbenches."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
 
 
 @app.command("validate")
@@ -94,7 +133,7 @@ def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spe
 @app.command("yield")
 def yield_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file.")],
-    samples: Annotated[int | None, typer.Option("--samples", "-n", min=1,
+    samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=MAX_SAMPLES,
                                                 help="Monte Carlo samples (default: run.samples).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: run.seed).")] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="mc or sobol (default: run.sampler).")] = None,
@@ -114,20 +153,23 @@ def yield_command(
     Example:  optiyield yield specs/csva.yaml --samples 2000 --seed 7 --out out/csva
     """
     from optiyield.montecarlo import run_monte_carlo
+    from optiyield.outdir import prepare
     from optiyield.report.files import write_outputs
 
     spec = _load(spec_path)
     if sampler not in (None, "mc", "sobol"):
         errors.print(f"[bold red]error:[/] --sampler: expected mc or sobol, got {sampler!r}")
         raise typer.Exit(2)
-    engine = _engine(spec, workers, cluster)
-    total = samples or spec.run.samples
-    with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(f"simulating {spec.name}", total=total)
-        result = run_monte_carlo(spec, engine, samples=samples, seed=seed, sampler=sampler,
-                                 ci_width=ci_width, progress=lambda n: progress.advance(task, n))
     folder = out or Path("out") / spec.name
+    with _failures("interrupted: a Monte Carlo keeps no store, nothing was written"):
+        prepare(folder)  # before simulating: a folder that cannot be written fails now, not after the run
+        engine = _engine(spec, workers, cluster)
+        total = samples or spec.run.samples
+        with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task(f"simulating {spec.name}", total=total)
+            result = run_monte_carlo(spec, engine, samples=samples, seed=seed, sampler=sampler,
+                                     ci_width=ci_width, progress=lambda n: progress.advance(task, n))
     write_outputs(spec, result, folder)
     _print_summary(spec, result)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
@@ -154,7 +196,7 @@ def run_command(
     Example:  optiyield run specs/csva.yaml --out out/csva-run
     """
     from optiyield.report.files import write_run
-    from optiyield.run import RunError, execute
+    from optiyield.run import execute
 
     spec = _load(spec_path)
     if resume and fresh:
@@ -181,18 +223,12 @@ def run_command(
                                    f"({step.cost.cached} from the store), {step.cost.wall_seconds:.1f} s",
                                    highlight=False)
 
-        try:
+        with _failures():
             report = execute(spec, folder, engine, resume=resume, fresh=fresh,
                              progress=lambda n: progress.advance(task, n), on_iteration=on_iteration,
                              on_step=on_step)
-        except (RunError, *_ml_errors()) as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            errors.print(f"interrupted: every finished simulation is in {folder / 'store.sqlite'}; "
-                         f"continue with: optiyield run {spec_path} --out {folder} --resume", highlight=False)
-            raise typer.Exit(130) from None
-    write_run(report, folder)
+    with _failures():
+        write_run(report, folder)
     for note in report.notes:
         errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     _print_run_summary(report)
@@ -282,6 +318,7 @@ def sweep_command(
     Example:  optiyield sweep specs/csva.yaml --n 4096 --method sobol --out data/csva.parquet
     """
     from optiyield.dataset import design_plan, sweep_dataset
+    from optiyield.outdir import prepare
 
     spec = _load(spec_path)
     if method not in ("sobol", "lhs", "grid"):
@@ -289,16 +326,17 @@ def sweep_command(
         raise typer.Exit(2)
     plan = design_plan(spec, n, method, seed)  # type: ignore[arg-type]
     target = out or Path("data") / f"{spec.name}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    engine = _engine(spec, workers, cluster)
-    with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(f"sweeping {spec.name}", total=len(plan))
-        try:
-            result = sweep_dataset(spec, plan, engine, target, chunk, lambda k: progress.advance(task, k))
-        except ValueError as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
+    with _failures("interrupted: the chunks already saved are kept; the same command continues the sweep"):
+        prepare(target.parent)
+        engine = _engine(spec, workers, cluster)
+        with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task(f"sweeping {spec.name}", total=len(plan))
+            try:
+                result = sweep_dataset(spec, plan, engine, target, chunk, lambda k: progress.advance(task, k))
+            except ValueError as exc:
+                errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+                raise typer.Exit(2) from None
     failed = int((result.table["status"] == "failed").sum()) if "status" in result.table else 0
     console.print(f"{len(result.table)} points ({method}) → [bold]{target}[/]: {failed} failed, "
                   f"{result.simulated_chunks} chunks simulated, {result.reused_chunks} reused from an earlier run",
@@ -387,14 +425,11 @@ def propose_command(
 
     spec = _load(spec_path)
     engine = _engine(spec, workers, None)
-    try:
+    with _failures():
         trained = load_inverse(model, spec)
         with engine:
             evaluator = Evaluator(spec, engine)
             proposal = propose_start(ModelProposer(trained), spec, evaluator, candidates, seed)
-    except _ml_errors() as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
     table = Table("#", *evaluator.names, *spec.file.specs, "minimax error")
     for k, x in enumerate(proposal.designs):
         marker = " ✓" if proposal.error[k] <= 0 else ""
@@ -428,6 +463,7 @@ def sensitivity_command(
     """
     import json
 
+    from optiyield.outdir import prepare
     from optiyield.sensitivity import sensitivity
 
     spec = _load(spec_path)
@@ -442,9 +478,10 @@ def sensitivity_command(
     elif at != "start":
         errors.print(f"[bold red]error:[/] --at: expected start or final, got {at!r}")
         raise typer.Exit(2)
-    with _engine(spec, None, cluster) as engine:
-        result = sensitivity(spec, engine, design)
-    folder.mkdir(parents=True, exist_ok=True)
+    with _failures():
+        prepare(folder)
+        with _engine(spec, None, cluster) as engine:
+            result = sensitivity(spec, engine, design)
     (folder / "sensitivity.json").write_text(json.dumps(result, indent=2) + "\n")
     for measure, entries in result["spec"].items():
         unit = spec.testbench.unit(measure)

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.stats import qmc
 
 from optiyield.montecarlo import simulate
-from optiyield.sim.engine import Engine
+from optiyield.sim.protocol import Backend
 from optiyield.spec import Spec
 
 Method = Literal["sobol", "lhs", "grid"]
@@ -62,7 +62,7 @@ class SweepResult:
     ngspice_seconds: float
 
 
-def sweep_dataset(spec: Spec, plan: pd.DataFrame, engine: Engine, out: Path, chunk: int = 1000,
+def sweep_dataset(spec: Spec, plan: pd.DataFrame, engine: Backend, out: Path, chunk: int = 1000,
                   progress: Callable[[int], None] | None = None) -> SweepResult:
     """Simulate every point of ``plan`` in chunks, writing each finished chunk, then ``out`` (Parquet).
 

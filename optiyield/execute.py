@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optiyield.sim.engine import Engine, SimResults, batch_partition
+from optiyield.sim.engine import Engine, SimResults, Sink, batch_partition
 from optiyield.sim.job import SimJob
 from optiyield.sim.ngspice import NgspiceSimulator
 from optiyield.sim.ngspice.runner import NgspiceRunner
@@ -173,12 +173,13 @@ class DaskEngine:
             client.close()
             raise
 
-    def run(self, job: SimJob, values: np.ndarray,
-            progress: Callable[[int], None] | None = None) -> SimResults:
+    def run(self, job: SimJob, values: np.ndarray, progress: Callable[[int], None] | None = None,
+            sink: Sink | None = None) -> SimResults:
         """Simulate every row of ``values`` (shape (N, len(job.names)), SI units) on the cluster.
 
         One task per batch of :func:`~optiyield.sim.engine.batch_partition` for ``self.workers`` slots;
-        results are merged in row order. ``progress(n)`` is called here as each task's n samples finish.
+        results are merged in row order. ``progress(n)`` is called here as each task's n samples finish,
+        and ``sink`` gets them (row indices into ``values``) at the same moment.
         Raises :class:`ClusterError` when a batch was lost with more workers than the scheduler allows,
         and re-raises any other exception of a task (e.g. NgspiceNotFound on a worker).
         """
@@ -207,7 +208,10 @@ class DaskEngine:
             for future in as_completed(list(futures.values()), loop=self.client.loop):
                 key = future.key
                 size = sum(len(batches[i]) for i in members[key])
-                parts[key] = self._result(future, size)
+                parts[key] = part = self._result(future, size)
+                if sink is not None:
+                    for number in members[key]:
+                        sink(batches[number], part.values, part.status, part.reason)
                 # Release the result on the cluster at once: a finished task whose holder dies later
                 # would otherwise be recomputed for nothing.
                 del futures[key]

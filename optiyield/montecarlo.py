@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optiyield.sim.engine import FAILED, Engine, SimResults
+from optiyield.sim.engine import FAILED, SimResults, every_sample_failed
+from optiyield.sim.protocol import Backend
 from optiyield.spec import Spec
 from optiyield.stats.variation import OutcomeSet
 from optiyield.yield_ import YieldSummary, interval_narrower_than, yield_table
@@ -58,7 +59,7 @@ def sample_matrix(spec: Spec, outcomes: OutcomeSet, design: Mapping[str, float] 
     return np.column_stack(columns) if columns else np.zeros((outcomes.n, 0))
 
 
-def simulate(spec: Spec, values: np.ndarray, engine: Engine,
+def simulate(spec: Spec, values: np.ndarray, engine: Backend,
              progress: Callable[[int], None] | None = None) -> SimResults:
     """Simulate per-sample parameter rows of ``spec`` (columns in ``spec.parameters`` order)."""
     return engine.run(spec.testbench.job(spec.parameters), values, progress)
@@ -66,7 +67,7 @@ def simulate(spec: Spec, values: np.ndarray, engine: Engine,
 
 def run_monte_carlo(
     spec: Spec,
-    engine: Engine,
+    engine: Backend,
     *,
     samples: int | None = None,
     seed: int | None = None,
@@ -77,7 +78,8 @@ def run_monte_carlo(
 ) -> MonteCarloResult:
     """Estimate the yield of ``spec`` at ``design`` (default: the start point).
 
-    Arguments override the spec's ``run`` settings. Failed simulations count as failing samples.
+    Arguments override the spec's ``run`` settings. Failed simulations count as failing samples; when
+    every sample fails, :class:`~optiyield.sim.engine.EverySampleFailed` says why instead.
     """
     run = spec.run
     samples = samples or run.samples
@@ -100,6 +102,8 @@ def run_monte_carlo(
         if interval_narrower_than(spec_yield(spec, values, status != FAILED).overall, ci_width):
             break
         outcomes = outcomes.extend(min(run.chunk, samples - done))
+    if (status == FAILED).all():
+        raise every_sample_failed(status, np.concatenate([p.reason for p in parts]), "of the Monte Carlo")
     return assemble(spec, point, rows, values, status, np.concatenate([p.reason for p in parts]),
                     wall_seconds=sum(p.wall_seconds for p in parts),
                     ngspice_seconds=sum(p.ngspice_seconds for p in parts), runs=sum(p.runs for p in parts),

@@ -15,6 +15,7 @@ the caller's job (:mod:`optiyield.report.files`).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +28,13 @@ from optiyield.objective import passes
 from optiyield.optim.evaluator import Evaluator
 from optiyield.optim.method import Problem
 from optiyield.optim.result import IterationRecord, Result
+from optiyield.outdir import FolderLock, prepare
 from optiyield.registry import STEPS
 from optiyield.sim.meter import Cost
 from optiyield.sim.protocol import Backend
 from optiyield.spec import Spec
 from optiyield.stats.variation import OutcomeSet
-from optiyield.store import Store
+from optiyield.store import Store, StoreMismatch
 from optiyield.yield_ import YieldEstimate
 
 STORE_NAME = "store.sqlite"
@@ -40,6 +42,15 @@ STORE_NAME = "store.sqlite"
 
 class RunError(RuntimeError):
     """The run cannot start (for example an existing store without --resume)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C, SIGTERM); ``stored`` samples are in ``store`` for a ``--resume``,
+    ``simulated`` of them by this run."""
+
+    def __init__(self, store: Path, stored: int, simulated: int) -> None:
+        super().__init__(f"interrupted: {stored} simulated samples are in {store} ({simulated} from this run)")
+        self.store, self.stored, self.simulated = store, stored, simulated
 
 
 @dataclass
@@ -123,9 +134,14 @@ def open_store(spec: Spec, evaluator: Evaluator, out: Path, resume: bool, fresh:
         path.unlink()
     if resume and not path.exists():
         raise RunError(f"--resume: no store at {path}")
-    store = Store(path, evaluator.job.fingerprint, spec.parameters, spec.testbench.measure_names,
-                  replace_mismatch=resume)
-    store.clear_journal()
+    try:
+        store = Store(path, evaluator.job.fingerprint, spec.parameters, spec.testbench.measure_names,
+                      replace_mismatch=resume)
+        store.clear_journal()
+    except StoreMismatch as exc:
+        raise RunError(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise RunError(f"{path} is not a readable optiyield store ({exc}); start over with --fresh") from None
     return store
 
 
@@ -134,17 +150,23 @@ def execute(spec: Spec, out: str | Path, engine: Backend, *, resume: bool = Fals
             on_iteration: Callable[[IterationRecord], None] | None = None,
             on_step: Callable[[StepReport], None] | None = None) -> RunReport:
     """Run every step of ``spec.run.steps`` with its store in ``out``; returns the report (the caller
-    writes ``run_summary.json`` and the other outputs)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    evaluator = Evaluator(spec, engine, progress=progress)
-    span = evaluator.meter.span()
-    store = open_store(spec, evaluator, out, resume, fresh)
-    evaluator.store = store
-    try:
-        report = _execute(spec, out, evaluator, store, on_iteration, on_step)
-    finally:
-        store.close()
+    writes ``run_summary.json`` and the other outputs).
+
+    The folder is checked and locked before anything is simulated (:mod:`optiyield.outdir`); raises
+    :class:`RunError` when it or its store cannot be used, :class:`RunInterrupted` on Ctrl-C (every
+    finished sample is in the store)."""
+    out = prepare(out)
+    with FolderLock(out):
+        evaluator = Evaluator(spec, engine, progress=progress)
+        span = evaluator.meter.span()
+        store = open_store(spec, evaluator, out, resume, fresh)
+        evaluator.store = store
+        try:
+            report = _execute(spec, out, evaluator, store, on_iteration, on_step)
+        except KeyboardInterrupt:
+            raise RunInterrupted(store.path, store.evaluations, evaluator.meter.simulations) from None
+        finally:
+            store.close()
     report.cost = span.cost
     if store.dropped:
         report.notes.append(f"the testbench, its measures or the parameters changed since {store.path} was "

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from optiyield.objective import ErrorModel
-from optiyield.sim.engine import Engine
+from optiyield.sim.protocol import Backend
 from optiyield.spec import Spec
 
 
@@ -47,7 +47,7 @@ def perturbations(spec: Spec, design: dict[str, float], design_step: float = 0.0
     return found
 
 
-def sensitivity(spec: Spec, engine: Engine, design: dict[str, float] | None = None,
+def sensitivity(spec: Spec, engine: Backend, design: dict[str, float] | None = None,
                 design_step: float = 0.01) -> dict[str, Any]:
     """Rank parameters by their effect on every spec's measure at ``design`` (default: start point).
 

@@ -13,9 +13,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from optiyield import safety
 from optiyield.errors import SpecError, load_validated
 from optiyield.registry import STEPS, RegistryError, StepMethod, StepOptions
 from optiyield.stats.variation import Draw, StatisticalModel, VariationError
@@ -277,7 +287,7 @@ class RunSettings(_Frozen):
     for a Dask cluster, see docs/engine.md; default this machine)."""
 
     seed: int = 1
-    samples: int = Field(500, ge=1)
+    samples: int = Field(500, ge=1, le=safety.MAX_SAMPLES)
     sampler: Literal["mc", "sobol"] = "mc"
     confidence: float = Field(0.95, gt=0.5, lt=1)
     ci_width: float | None = Field(None, gt=0, lt=1)
@@ -298,7 +308,7 @@ class RunSettings(_Frozen):
 class SpecFile(_Frozen):
     """Schema of a spec file (see the module docstring)."""
 
-    name: str
+    name: Annotated[str, AfterValidator(safety.file_name)]
     description: str = ""
     testbench: str | TestbenchFile
     design: dict[str, DesignVariable] = {}

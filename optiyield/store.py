@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,6 +79,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False)
             self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()  # samples are saved from the engine's threads as they finish
         self.fingerprint = fingerprint
         self._prefix = hashlib.sha1(fingerprint.encode()).digest()
         stored = self.meta
@@ -152,8 +154,9 @@ class Store:
             measures = {m: _nan_to_none(float(values[m][i])) for m in self.measures}
             records.append((key, np.asarray(rows[i], dtype="<f8").tobytes(), json.dumps(measures),
                             str(status[i]), str(reason[i]), now))
-        self._db.executemany("INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?, ?)", records)
-        self._db.commit()
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?, ?)", records)
+            self._db.commit()
 
     def journal(self, step: str, iteration: int, record: dict[str, Any]) -> None:
         """Append one iteration record of a step (JSON-able values)."""

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from optiyield import safety
 from optiyield.errors import SpecError, load_validated
 from optiyield.measure import expr
 from optiyield.measure.bindings import Circuit, Nodes
@@ -41,7 +42,7 @@ from optiyield.measure.sweep import reduce_sweep
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
 from optiyield.pdk import Library, PdkNotInstalled, load_library
-from optiyield.sim.job import SimJob
+from optiyield.sim.job import Extraction, SimJob
 from optiyield.sim.ngspice.deck import meas_replicable
 from optiyield.sim.ngspice.runner import COMPAT_MODE
 from optiyield.sim.protocol import Waveforms
@@ -179,6 +180,31 @@ class TestbenchFile(BaseModel):
     compat: str = ""
     pdk: PdkRef | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, value: str) -> str:
+        return safety.file_name(value)
+
+    @field_validator("options")
+    @classmethod
+    def _options_line(cls, value: str) -> str:
+        return safety.deck_line(value, "`options`")
+
+    @field_validator("analyses")
+    @classmethod
+    def _analysis_lines(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(safety.analysis_line(line) for line in value)
+
+    @field_validator("models")
+    @classmethod
+    def _model_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(safety.model_path(path) for path in value)
+
+    @field_validator("transistors")
+    @classmethod
+    def _device_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(safety.device_name(name) for name in value)
+
     @field_validator("pdk", mode="before")
     @classmethod
     def _pdk_name(cls, value: Any) -> Any:
@@ -269,19 +295,22 @@ class Testbench:
                       options=self.options, expected=expected, sweep=sweep, compat=self.compat,
                       identity=json.dumps(identity, sort_keys=True, default=str))
 
-    def extract(self, waveforms: Waveforms, count: int) -> tuple[dict[str, np.ndarray], list[str | None]]:
+    def extract(self, waveforms: Waveforms, count: int) -> Extraction:
         """Compute every measure for the ``count`` samples of one run (vectorised over samples).
 
         A sample whose vectors hold non-finite values is reported as bad (its simulation is unusable);
-        a measure that is undefined for a sample (e.g. no -3 dB crossing) is NaN but not a failure.
+        a measure that is undefined for a sample (e.g. no -3 dB crossing) is NaN but not a failure. A
+        netlist ``.meas`` that gives no value is NaN with a note saying so (and what ngspice printed).
         """
         points = self.sweep_points
         reader = _VectorReader(waveforms, count * points)
         circuit = Circuit(self.netlist.sources, simulation_temperature(self.netlist))
         raw: dict[str, np.ndarray] = {}  # (count, points) per measure, before reduction
+        notes: list[str | None] = [None] * count
         for name, definition in self.measures.items():
             if definition.meas is not None:
                 flat = waveforms.measured(definition.meas.lower())
+                _note_missing(notes, flat.reshape(count, points), name, definition.meas, waveforms.stdout)
             elif definition.fn is not None:
                 function = MEASURES.get(definition.fn)
                 flat = function.binding.extract(definition, function, reader, circuit)
@@ -298,7 +327,19 @@ class Testbench:
         if points > 1:
             bad = [next((b for b in bad[k * points:(k + 1) * points] if b), None) for k in range(count)]
         values = {name: _reduce(raw[name], self.measures[name], self.sweep) for name in self.measure_names}
-        return values, bad
+        return Extraction(values, bad, notes)
+
+
+def _note_missing(notes: list[str | None], values: np.ndarray, name: str, meas: str, stdout: str) -> None:
+    """Note every sample whose ``.meas`` gave no value, with ngspice's own line about it when it printed one."""
+    missing = ~np.isfinite(values).all(axis=1)
+    if not missing.any():
+        return
+    said = next((line.strip() for line in stdout.splitlines()
+                 if meas.lower() in line.lower() and ("fail" in line.lower() or "error" in line.lower())), "")
+    text = f"measure {name}: `.meas {meas}` gave no value" + (f" (ngspice: {said[:200]})" if said else "")
+    for k in np.flatnonzero(missing):
+        notes[k] = f"{notes[k]}; {text}" if notes[k] else text
 
 
 class _VectorReader:

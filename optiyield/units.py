@@ -54,7 +54,7 @@ def parse_eng(value: str | float | int) -> float:
     if isinstance(value, bool):
         raise UnitError(f"expected a number, got {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        return _finite(float(value), value)
     if not isinstance(value, str):
         raise UnitError(f"expected a number, got {type(value).__name__} {value!r}")
     match = _PATTERN.match(value)
@@ -64,8 +64,15 @@ def parse_eng(value: str | float | int) -> float:
         )
     number = float(match["num"])
     if match["pct"]:
-        return number * 1e-2
-    return number * PREFIXES[match["prefix"] or ""]
+        return _finite(number * 1e-2, value)
+    return _finite(number * PREFIXES[match["prefix"] or ""], value)
+
+
+def _finite(number: float, given: object) -> float:
+    """``number`` when it is finite; a value such as ``1e999`` overflows to infinity and is refused."""
+    if not math.isfinite(number):
+        raise UnitError(f"expected a finite number, got {str(given)[:40]!r}")
+    return number
 
 
 _FORMAT_PREFIXES = [

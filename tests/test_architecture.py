@@ -13,13 +13,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "optiyield"
 
 #: Lowest layer first. A module may import modules of its own layer or lower ones only.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("optiyield", "optiyield.__init__", "optiyield.units", "optiyield.errors", "optiyield.registry"),
+    ("optiyield", "optiyield.units", "optiyield.errors", "optiyield.registry", "optiyield.safety"),
     ("optiyield.stats", "optiyield.measure", "optiyield.netlist", "optiyield.yield_", "optiyield.parasitics",
      "optiyield.pdk"),
     ("optiyield.sim", "optiyield.execute"),
     ("optiyield.testbench",),
     ("optiyield.spec",),
-    ("optiyield.objective", "optiyield.montecarlo", "optiyield.store", "optiyield.sensitivity", "optiyield.dataset"),
+    ("optiyield.objective", "optiyield.montecarlo", "optiyield.store", "optiyield.sensitivity", "optiyield.dataset",
+     "optiyield.outdir"),
     ("optiyield.optim",),
     ("optiyield.propose",),
     ("optiyield.run",),

@@ -25,7 +25,8 @@ from optiyield.parasitics import (
     fit_table,
     parse_mosfet,
 )
-from optiyield.sim.engine import OK, Engine, SimJob
+from optiyield.sim.engine import OK, Engine
+from optiyield.sim.job import Extraction, SimJob
 from optiyield.spec import Spec, load_spec
 from optiyield.testbench import build_testbench, load_testbench
 
@@ -61,7 +62,7 @@ def _admittances(waveforms, count):
     current = {src: waveforms.current("ac", src)[:, 0] for src in ("vg", "vd", "vs")}
     values = {"gate": np.imag(-current["vg"]) / omega, "drain": np.imag(current["vd"]) / omega,
               "source": np.imag(current["vs"]) / omega}
-    return values, [None] * count
+    return Extraction(values, [None] * count)
 
 
 def test_default_coefficients_are_the_vga_papers():

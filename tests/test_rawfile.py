@@ -146,7 +146,8 @@ def test_uninitialised_imaginary_frequency_does_not_poison_results(tmp_path):
                                                          "bw": {"fn": "bandwidth_3db", "out": "out"}}}),
         tmp_path, tmp_path / "tb.yaml")
     waveforms = NgspiceWaveforms(read_raw(tmp_path / "ac.raw"), Layout(copies=True), 1, "")
-    values, bad = testbench.extract(waveforms, 1)
+    found = testbench.extract(waveforms, 1)
+    values, bad = found.values, found.bad
     assert bad == [None]
     assert values["g"][0] == pytest.approx(20 * np.log10(abs(h[0])), rel=1e-12)
     assert values["bw"][0] == pytest.approx(1e6, rel=0.05)

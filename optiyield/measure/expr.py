@@ -34,15 +34,36 @@ def reduces_sweep(name: str) -> bool:
 _BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide, ast.Pow: np.power}
 
 
+#: Longest expression accepted (characters) and deepest nesting of operations.
+MAX_LENGTH, MAX_DEPTH = 2000, 100
+
+
+def _depth(tree: ast.AST) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 @functools.lru_cache(maxsize=1024)
 def parse(text: str) -> ast.Expression:
     """Parse and check an expression; raises :class:`ExprError` naming what is not allowed.
 
-    Cached: a testbench evaluates the same expressions for every batch. The tree is never modified."""
+    Cached: a testbench evaluates the same expressions for every batch. The tree is never modified.
+    Expressions longer than :data:`MAX_LENGTH` characters or nested deeper than :data:`MAX_DEPTH` are refused
+    (a measure expression is a line of arithmetic; Python's parser would run out of stack or memory)."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression of {len(text):,} characters is too long (at most {MAX_LENGTH:,})")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExprError(f"cannot parse expression {text!r}: {exc.msg}") from None
+        raise ExprError(f"cannot parse expression {text[:200]!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExprError(f"expression nested too deeply: {text[:60]!r}…") from None
+    if _depth(tree) > MAX_DEPTH:
+        raise ExprError(f"expression nested deeper than {MAX_DEPTH} levels: {text[:60]!r}…")
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in EXPRESSIONS:

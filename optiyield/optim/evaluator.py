@@ -14,7 +14,7 @@ import numpy as np
 
 from optiyield.montecarlo import sample_matrix
 from optiyield.objective import ErrorModel
-from optiyield.sim.engine import FAILED
+from optiyield.sim.engine import FAILED, every_sample_failed
 from optiyield.sim.job import SimJob
 from optiyield.sim.meter import Meter
 from optiyield.sim.protocol import Backend, RunOutcome
@@ -47,7 +47,9 @@ class Responses:
 class Evaluator:
     """Simulates a spec's testbench at design points, optionally over a fixed outcome set (CRN).
 
-    ``meter`` counts every sample it simulates or serves from the store (and every probe)."""
+    ``meter`` counts every sample it simulates or serves from the store (and every probe). Simulated
+    samples go to the store as soon as each is final (an interrupted call keeps them). When every sample
+    simulated so far has failed, :class:`~optiyield.sim.engine.EverySampleFailed` stops the caller."""
 
     def __init__(self, spec: Spec, engine: Backend | None, store: Store | None = None,
                  progress: Callable[[int], None] | None = None) -> None:
@@ -109,15 +111,18 @@ class Evaluator:
         if todo.any():
             if self.engine is None:
                 raise RuntimeError("this evaluator has no engine: it can only read the store")
-            result = self.engine.run(self.job, rows[todo], self.progress)
+            new = rows[todo]
+            store = self.store
+            sink = None if store is None else (lambda i, v, s, r: store.save(new[i], v, s, r))  # at once
+            result = self.engine.run(self.job, new, self.progress, sink)
             for name in measures:
                 values[name][todo] = result.values[name]
             status[todo] = result.status
             reason[todo] = result.reason
             self.meter.add(simulations=int(todo.sum()), runs=result.runs, ngspice_seconds=result.ngspice_seconds,
                            failed=result.n_failed)
-            if self.store is not None:
-                self.store.save(rows[todo], result.values, result.status, result.reason)
+            if self.meter.failed == self.meter.simulations:
+                raise every_sample_failed(result.status, result.reason, "simulated so far")
         shape = (m, count // m)
         return Responses(values={k: v.reshape(shape) for k, v in values.items()}, status=status.reshape(shape),
                          reason=reason.reshape(shape), rows=rows)

@@ -14,6 +14,7 @@ from optiyield.montecarlo import assemble
 from optiyield.optim.method import Problem
 from optiyield.optim.result import IterationCallback, Result
 from optiyield.registry import StepMethod, StepOptions
+from optiyield.safety import MAX_SAMPLES
 from optiyield.stats.variation import OutcomeSet
 
 #: Added to ``run.seed`` for the verification sample when no seed is given.
@@ -23,7 +24,7 @@ SEED_OFFSET = 7919
 class VerifyOptions(StepOptions):
     """A verification Monte Carlo: ``samples`` fresh outcomes, drawn with ``seed`` (default run.seed + 7919)."""
 
-    samples: int = Field(2000, ge=1)
+    samples: int = Field(2000, ge=1, le=MAX_SAMPLES)
     seed: int | None = None
 
 

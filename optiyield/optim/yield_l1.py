@@ -34,6 +34,7 @@ from optiyield.optim.method import Problem
 from optiyield.optim.result import IterationCallback, IterationRecord, Result
 from optiyield.optim.trust_region import run_trust_region, solve_lp
 from optiyield.registry import StepMethod, StepOptions
+from optiyield.safety import MAX_SAMPLES
 from optiyield.stats.variation import OutcomeSet
 from optiyield.yield_ import YieldEstimate
 
@@ -189,7 +190,7 @@ class YieldL1Options(StepOptions):
     refresh: int = Field(5, ge=0)
     refine: int = Field(8, ge=0)
     stall_restart: bool = False
-    samples: int | None = Field(None, ge=1)
+    samples: int | None = Field(None, ge=1, le=MAX_SAMPLES)
 
 
 def _run(problem: Problem, x0: np.ndarray, options: YieldL1Options, callback: IterationCallback | None) -> Result:

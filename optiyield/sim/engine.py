@@ -14,17 +14,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from optiyield.registry import SIMULATORS
-from optiyield.sim.job import SimJob
-from optiyield.sim.protocol import RunOutcome, Simulator
+from optiyield.sim.job import Extraction, SimJob
+from optiyield.sim.protocol import Cancelled, RunOutcome, Simulator
 
 OK, RETRIED, FAILED = "ok", "retried", "failed"
+#: How the reason of a run killed by its time-out starts.
+TIMED_OUT = "timed out"
 
 
 @dataclass
@@ -77,20 +79,53 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class EverySampleFailed(RuntimeError):
+    """Every sample simulated so far failed: nothing can be measured, optimized or trusted. The message
+    gives the most frequent reasons, ngspice's own explanation included."""
+
+
+def every_sample_failed(status: np.ndarray, reason: np.ndarray, what: str) -> EverySampleFailed:
+    """The error for a set of samples that all failed, with its three most frequent reasons."""
+    reasons: dict[str, int] = {}
+    for text in np.asarray(reason, dtype=object).reshape(-1):
+        reasons[str(text)] = reasons.get(str(text), 0) + 1
+    top = sorted(reasons.items(), key=lambda item: -item[1])[:3]
+    listed = "; ".join(f"{count} × {text}" for text, count in top)
+    return EverySampleFailed(f"every one of the {len(np.asarray(status).reshape(-1))} samples {what} failed, so "
+                             f"there is nothing to measure: {listed}")
+
+
+class MeasureSetupError(RuntimeError):
+    """The job's measures cannot be taken from its simulation (a node, source or vector that does not
+    exist). Raised as soon as the first batch is measured: every other batch would fail the same way."""
+
+
+class SimulationAborted(RuntimeError):
+    """The engine stopped a call because its samples keep timing out (the message says how many and why)."""
+
+
+#: ``sink(rows, values, status, reason)``: called as soon as samples are final (row indices into the
+#: call's values, measure arrays, status and reason per row), e.g. to store them at once.
+Sink = Callable[[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray], None]
+
+
 class Engine:
     """Runs :class:`SimJob` s on up to ``workers`` concurrent simulator processes.
 
     Threads render decks and measure results while other batches simulate; only the simulator process
     itself holds one of the ``workers`` slots. ``simulator`` defaults to ngspice
-    (:class:`~optiyield.sim.ngspice.NgspiceSimulator`).
+    (:class:`~optiyield.sim.ngspice.NgspiceSimulator`). A call whose isolated samples keep timing out
+    (at least ``min_timeouts`` and more than ``max_timeout_share`` of the finished samples) is stopped
+    with :class:`SimulationAborted`; an interrupt (Ctrl-C) kills the running processes at once.
     """
 
     def __init__(self, simulator: Simulator | None = None, workers: int | None = None,
-                 split_after_timeout: int = 8) -> None:
+                 split_after_timeout: int = 8, min_timeouts: int = 3, max_timeout_share: float = 0.25) -> None:
         self._own_simulator = simulator is None
         self.simulator: Simulator = simulator if simulator is not None else SIMULATORS.get("ngspice")()
         self.workers = workers or default_workers()
         self.split_after_timeout = split_after_timeout
+        self.min_timeouts, self.max_timeout_share = min_timeouts, max_timeout_share
         # At most `workers` ngspice processes at once; twice as many threads, so that rendering the
         # next deck and measuring the last one overlap with the running simulations.
         self._slots = threading.BoundedSemaphore(self.workers)
@@ -107,30 +142,45 @@ class Engine:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def run(self, job: SimJob, values: np.ndarray,
-            progress: Callable[[int], None] | None = None) -> SimResults:
+    def run(self, job: SimJob, values: np.ndarray, progress: Callable[[int], None] | None = None,
+            sink: Sink | None = None) -> SimResults:
         """Simulate every row of ``values`` (shape (N, len(job.names)), SI units).
 
         The rows are split into batches by :func:`batch_partition` for ``self.workers`` parallel slots.
+        ``sink`` receives every sample as soon as it is final.
         """
         values = np.asarray(values, dtype=float).reshape(-1, len(job.names))
         batches = batch_partition(values.shape[0], job.batch_size, self.workers, job.copies)
-        return self.run_batches(job, values, batches, progress)
+        return self.run_batches(job, values, batches, progress, sink)
 
     def run_batches(self, job: SimJob, values: np.ndarray, batches: list[np.ndarray],
-                    progress: Callable[[int], None] | None = None) -> SimResults:
+                    progress: Callable[[int], None] | None = None, sink: Sink | None = None) -> SimResults:
         """Simulate the rows of ``values`` in the given ``batches`` (row-index arrays, one deck each).
 
         Used directly by back-ends that partition the rows themselves (:mod:`optiyield.execute`), so
         that a batch is the same deck, hence gives the same numbers, whichever back-end runs it.
         """
         values = np.asarray(values, dtype=float).reshape(-1, len(job.names))
-        state = _State(job, values, progress)
+        state = _State(job, values, progress, sink)
         start = time.perf_counter()
         if batches:
-            with ThreadPoolExecutor(max_workers=2 * self.workers) as pool:
-                for future in [pool.submit(self._solve, state, b, False) for b in batches]:
+            self.simulator.reset()
+            pool = ThreadPoolExecutor(max_workers=2 * self.workers)
+            futures = [pool.submit(self._solve, state, b, False) for b in batches]
+            try:
+                for future in as_completed(futures):
                     future.result()
+            except BaseException as exc:
+                # Ctrl-C, SIGTERM or an aborted call: kill what runs now, start nothing more, do not wait
+                # for hanging processes. Finished samples already went to the sink.
+                self.simulator.cancel()
+                pool.shutdown(wait=False, cancel_futures=True)
+                if state.setup_error and isinstance(exc, Cancelled):
+                    raise MeasureSetupError(state.setup_error) from None
+                if state.aborted and isinstance(exc, Cancelled):
+                    raise SimulationAborted(state.aborted) from None
+                raise
+            pool.shutdown()
         results = state.results()
         results.wall_seconds = time.perf_counter() - start
         return results
@@ -146,24 +196,42 @@ class Engine:
         outcome = self._simulate(state, index, gentle)
         if outcome.ok:
             assert outcome.waveforms is not None and state.job.extract is not None
-            measured, bad = state.job.extract(outcome.waveforms, len(index))
-            good = np.array([reason is None for reason in bad], dtype=bool)
-            state.store(index[good], {n: v[good] for n, v in measured.items()},
-                        RETRIED if gentle else OK, earlier)
-            for i, reason in zip(index[~good], (r for r in bad if r is not None), strict=True):
-                self._retry_or_fail(state, np.array([i]), gentle, reason, earlier)
-            return
+            try:
+                found = state.job.extract(outcome.waveforms, len(index))
+            except KeyError as exc:  # a vector the circuit does not have: no sample can be measured
+                state.setup_error = (f"the measures cannot be taken from the simulation: {exc} (does every node, "
+                                     "source and vector a measure names exist in the netlist?)")
+                self.simulator.cancel()
+                raise Cancelled(state.setup_error) from None
+            except Exception as exc:  # noqa: BLE001 - a measure that breaks is the batch's failure, not a crash
+                outcome = RunOutcome(failure=f"measuring failed: {type(exc).__name__}: {exc}"[:400])
+            else:
+                self._store_found(state, index, gentle, earlier, found)
+                return
         reason = outcome.failure or "unknown failure"
         if len(index) == 1:
             self._retry_or_fail(state, index, gentle, reason, earlier)
             return
-        parts = self.split_after_timeout if reason.startswith("timed out") else 2
+        parts = self.split_after_timeout if reason.startswith(TIMED_OUT) else 2
         for part in np.array_split(index, min(parts, len(index))):
             self._solve(state, part, gentle)
 
+    def _store_found(self, state: _State, index: np.ndarray, gentle: bool, earlier: str, found: Extraction) -> None:
+        good = np.array([reason is None for reason in found.bad], dtype=bool)
+        notes = np.array(found.notes if found.notes is not None else [None] * len(index), dtype=object)
+        state.store(index[good], {n: v[good] for n, v in found.values.items()},
+                    RETRIED if gentle else OK, earlier, notes[good])
+        for i, reason in zip(index[~good], (r for r in found.bad if r is not None), strict=True):
+            self._retry_or_fail(state, np.array([i]), gentle, reason, earlier)
+
     def _retry_or_fail(self, state: _State, index: np.ndarray, gentle: bool, reason: str,
                        earlier: str) -> None:
-        if gentle:
+        if reason.startswith(TIMED_OUT) and not gentle:
+            # a hanging sample is not retried: gentler options only make it slower
+            state.fail(index, reason)
+            if state.timed_out(len(index), self.min_timeouts, self.max_timeout_share):
+                self.simulator.cancel()
+        elif gentle:
             state.fail(index, f"{earlier}; retry with gentle options: {reason}" if earlier else reason)
         else:
             self._solve(state, index, True, earlier=reason)
@@ -179,26 +247,35 @@ class Engine:
 class _State:
     """Thread-safe accumulation of per-sample results during one :meth:`Engine.run`."""
 
-    def __init__(self, job: SimJob, values: np.ndarray, progress: Callable[[int], None] | None) -> None:
-        self.job, self.values, self.progress = job, values, progress
+    def __init__(self, job: SimJob, values: np.ndarray, progress: Callable[[int], None] | None,
+                 sink: Sink | None = None) -> None:
+        self.job, self.values, self.progress, self.sink = job, values, progress, sink
         count = values.shape[0]
         self.measured = {name: np.full(count, np.nan) for name in job.measures}
         self.status = np.full(count, FAILED, dtype=object)
         self.reason = np.full(count, "", dtype=object)
         self.done = np.zeros(count, dtype=bool)
         self.run_seconds: list[float] = []
+        self.timeouts = 0
+        self.aborted = ""
+        self.setup_error = ""
         self.lock = threading.Lock()
 
     def count_run(self, seconds: float) -> None:
         with self.lock:
             self.run_seconds.append(seconds)
 
-    def store(self, index: np.ndarray, measured: dict[str, np.ndarray], status: str, reason: str) -> None:
+    def store(self, index: np.ndarray, measured: dict[str, np.ndarray], status: str, reason: str,
+              notes: np.ndarray | None = None) -> None:
         with self.lock:
             for name, column in measured.items():
                 self.measured[name][index] = column
             self.status[index] = status
             self.reason[index] = f"converged only with gentle options after: {reason}" if reason else ""
+            if notes is not None:
+                for i, note in zip(index, notes, strict=True):
+                    if note:
+                        self.reason[i] = f"{self.reason[i]}; {note}" if self.reason[i] else note
             self._advance(index)
 
     def fail(self, index: np.ndarray, reason: str) -> None:
@@ -207,8 +284,22 @@ class _State:
             self.reason[index] = reason
             self._advance(index)
 
+    def timed_out(self, count: int, least: int, share: float) -> bool:
+        """Count samples that timed out; True (and the reason kept in ``aborted``) once they are too many."""
+        with self.lock:
+            self.timeouts += count
+            finished = int(self.done.sum())
+            if self.timeouts >= least and self.timeouts > share * finished and not self.aborted:
+                self.aborted = (f"samples keep timing out: {self.timeouts} of the {finished} finished samples "
+                                f"hit the {self.job.timeout:g} s time-out of one run; raise `timeout:` in the "
+                                "testbench if they need longer, or check the circuit (an oscillating or "
+                                "non-converging transient)")
+            return bool(self.aborted)
+
     def _advance(self, index: np.ndarray) -> None:
         self.done[index] = True
+        if self.sink is not None and len(index):
+            self.sink(index, {n: v[index] for n, v in self.measured.items()}, self.status[index], self.reason[index])
         if self.progress is not None and len(index):
             self.progress(len(index))
 
@@ -216,7 +307,6 @@ class _State:
         return SimResults(values=self.measured, status=self.status, reason=self.reason,
                           ngspice_seconds=float(sum(self.run_seconds)), runs=len(self.run_seconds),
                           run_seconds=list(self.run_seconds))
-
 
 
 #: Runs one single-sample job variant and returns its outcome (``Evaluator.probe`` counts it).

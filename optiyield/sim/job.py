@@ -15,9 +15,21 @@ import numpy as np
 from optiyield.netlist import Netlist
 from optiyield.sim.protocol import Waveforms
 
-#: ``extract(waveforms, count) -> (values, bad)``: measure arrays of shape (count,) per name, and for
-#: each sample either None (usable) or the reason its simulated data is unusable.
-Extractor = Callable[[Waveforms, int], tuple[dict[str, np.ndarray], list[str | None]]]
+
+@dataclass
+class Extraction:
+    """The measures of one run's ``count`` samples: ``values`` (count,) per measure name; ``bad``, per
+    sample, None or why its simulated data is unusable (the sample fails, after a gentle retry);
+    ``notes``, per usable sample, None or why a measure gave no value (the value is NaN, which fails its
+    spec; the note becomes the sample's reason)."""
+
+    values: dict[str, np.ndarray]
+    bad: list[str | None]
+    notes: list[str | None] | None = None
+
+
+#: ``extract(waveforms, count) -> Extraction``.
+Extractor = Callable[[Waveforms, int], Extraction]
 
 _INCLUDE = re.compile(r'^\.(?:include|inc|lib)\s+"([^"]+)"', re.IGNORECASE)
 

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from optiyield.sim.job import SimJob
 
 
+class Cancelled(RuntimeError):
+    """Raised by :meth:`Simulator.run` after :meth:`Simulator.cancel`: the run was killed or not started."""
+
+
 class Waveforms(Protocol):
     """The vectors of one run over ``count`` copies (samples × sweep points), read by measures.
 
@@ -105,6 +109,15 @@ class Simulator(Protocol):
         complete. ``slot`` is held only while the simulator process runs (the engine's concurrency limit)."""
         ...
 
+    def cancel(self) -> None:
+        """Kill every running simulator process now; until :meth:`reset`, :meth:`run` raises
+        :class:`Cancelled` instead of starting one (Ctrl-C, or an aborted engine call)."""
+        ...
+
+    def reset(self) -> None:
+        """Accept runs again after :meth:`cancel`."""
+        ...
+
     def close(self) -> None:
         """Release what the simulator holds (temporary folders)."""
         ...
@@ -117,9 +130,11 @@ class Backend(Protocol):
 
     workers: int
 
-    def run(self, job: SimJob, values: np.ndarray, progress: Callable[[int], None] | None = None) -> Any:
+    def run(self, job: SimJob, values: np.ndarray, progress: Callable[[int], None] | None = None,
+            sink: Callable[..., None] | None = None) -> Any:
         """Simulate every row of ``values`` (shape (N, len(job.names)), SI); returns
-        :class:`~optiyield.sim.engine.SimResults`."""
+        :class:`~optiyield.sim.engine.SimResults`. ``sink(rows, values, status, reason)`` receives samples
+        as soon as they are final."""
         ...
 
     def probe(self, job: SimJob, row: np.ndarray) -> RunOutcome:

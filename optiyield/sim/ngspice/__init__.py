@@ -117,6 +117,14 @@ class NgspiceSimulator:
         waveforms = NgspiceWaveforms(run.plots, deck.context[0], deck.count, run.stdout) if run.ok else None
         return RunOutcome(failure=run.failure, seconds=run.seconds, stdout=run.stdout, waveforms=waveforms)
 
+    def cancel(self) -> None:
+        """Kill every running ngspice and start no new one until :meth:`reset`."""
+        self.runner.cancel()
+
+    def reset(self) -> None:
+        """Accept runs again."""
+        self.runner.reset()
+
     def close(self) -> None:
         """Remove the runner's spinit folder."""
         self.runner.close()

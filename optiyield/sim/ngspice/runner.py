@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from optiyield.sim.ngspice.rawfile import Plot, RawFileError, plot_kind, read_raw
+from optiyield.sim.protocol import Cancelled
 
 SPINIT = "alias exit quit\nset num_threads=1\n"
 
@@ -99,22 +100,60 @@ def _workspace_root() -> Path:
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
 
 
+#: Prefix of the private folders (followed by the owning process id): a folder whose process is gone
+#: was left by a killed optiyield and is removed by the next one.
+FOLDER_PREFIX = "optiyield-"
+
+
+def remove_stale_folders(*roots: Path) -> int:
+    """Delete run and spinit folders left by optiyield processes that no longer exist (killed with
+    SIGKILL, so their own clean-up never ran); returns how many were removed."""
+    removed = 0
+    for root in roots:
+        try:
+            entries = list(root.glob(f"{FOLDER_PREFIX}*-*-*"))
+        except OSError:
+            continue
+        for folder in entries:
+            parts = folder.name.split("-")
+            if len(parts) < 4 or not parts[2].isdigit() or _alive(int(parts[2])):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class NgspiceRunner:
     """Runs decks through the ngspice executable; safe to share between threads.
 
     ``max_file_bytes`` caps every file ngspice writes (the raw file above all); ``kill_with_parent``
-    makes ngspice die with the calling process (used on Dask workers).
+    (default) makes ngspice die with the thread that started it, so no ngspice outlives a killed
+    optiyield. :meth:`cancel` kills every running ngspice at once and refuses new ones.
     """
 
     def __init__(self, executable: str = "ngspice", max_file_bytes: int = 2 << 30,
-                 kill_with_parent: bool = False) -> None:
+                 kill_with_parent: bool = True) -> None:
         self.executable = find_ngspice(executable)
         self.max_file_bytes = max_file_bytes
-        # On a Dask worker, ngspice must die with the worker (its time-out timer dies too): util-linux
-        # `setpriv --pdeathsig KILL` sets that up before exec, at ~2 ms per process.
+        # ngspice must die with optiyield (a SIGKILL leaves no chance to clean up): util-linux
+        # `setpriv --pdeathsig KILL` sets that up before exec, at ~2 ms per process (docs/engine.md).
         setpriv = shutil.which("setpriv") if kill_with_parent else None
         self._prefix = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
-        self._scripts = Path(tempfile.mkdtemp(prefix="optiyield-spinit-"))
+        self._live: set[subprocess.Popen[bytes]] = set()
+        self._live_lock = threading.Lock()
+        self._cancelled = False
+        remove_stale_folders(_workspace_root(), Path(tempfile.gettempdir()))
+        self._scripts = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}spinit-{os.getpid()}-"))
         (self._scripts / "spinit").write_text(SPINIT)
         self._env = dict(os.environ, SPICE_SCRIPTS=str(self._scripts))
         self._compat_env: dict[str, dict[str, str]] = {"": self._env}
@@ -133,7 +172,21 @@ class NgspiceRunner:
 
     def workdir(self) -> Path:
         """A fresh private folder for one run (in /dev/shm when available)."""
-        return Path(tempfile.mkdtemp(prefix="optiyield-run-", dir=_workspace_root()))
+        return Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}run-{os.getpid()}-", dir=_workspace_root()))
+
+    def cancel(self) -> None:
+        """Kill every running ngspice process group now and start no new one (raises :class:`Cancelled`)."""
+        with self._live_lock:
+            self._cancelled = True
+            processes = list(self._live)
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def reset(self) -> None:
+        """Accept new runs again after :meth:`cancel`."""
+        with self._live_lock:
+            self._cancelled = False
 
     @staticmethod
     def remove(folder: Path) -> None:
@@ -168,29 +221,43 @@ class NgspiceRunner:
                  env: dict[str, str]) -> tuple[int | None, float]:
         """Run the process; its exit code (None after a time-out) and wall time in seconds."""
         start = time.perf_counter()
-        with open(log_path, "wb") as log:
+        with open(log_path, "wb") as log, self._live_lock:
+            if self._cancelled:
+                raise Cancelled("cancelled: no new ngspice run")
             process = subprocess.Popen(
                 command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, start_new_session=True,
             )
-            # Cap the child's file sizes from here: a preexec_fn would make Python fork instead of vfork,
-            # which costs tens of ms per process in a parent holding numpy/pandas.
-            with contextlib.suppress(ProcessLookupError):
-                resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (self.max_file_bytes, self.max_file_bytes))
-            # A blocking wait plus a kill timer: Popen.wait(timeout=...) polls with sleeps of up to 50 ms,
-            # which added ~14 % to 100 ms runs.
-            expired = threading.Event()
+            self._live.add(process)
+        try:
+            result = self._wait(process, timeout, start)
+        finally:
+            with self._live_lock:
+                self._live.discard(process)
+        if self._cancelled:  # killed by cancel(): its output means nothing
+            raise Cancelled("cancelled: ngspice was stopped")
+        return result
 
-            def kill() -> None:
-                expired.set()
-                _kill_group(process)
+    def _wait(self, process: subprocess.Popen[bytes], timeout: float, start: float) -> tuple[int | None, float]:
+        """Cap the process's file sizes, wait for it with a kill timer; (exit code or None, seconds)."""
+        # Cap the child's file sizes from here: a preexec_fn would make Python fork instead of vfork,
+        # which costs tens of ms per process in a parent holding numpy/pandas.
+        with contextlib.suppress(ProcessLookupError):
+            resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (self.max_file_bytes, self.max_file_bytes))
+        # A blocking wait plus a kill timer: Popen.wait(timeout=...) polls with sleeps of up to 50 ms,
+        # which added ~14 % to 100 ms runs.
+        expired = threading.Event()
 
-            timer = threading.Timer(timeout, kill)
-            timer.start()
-            try:
-                returncode: int | None = process.wait()
-            finally:
-                timer.cancel()
+        def kill() -> None:
+            expired.set()
+            _kill_group(process)
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            returncode: int | None = process.wait()
+        finally:
+            timer.cancel()
         return (None if expired.is_set() else returncode), time.perf_counter() - start
 
     def _classify(self, outcome: NgspiceRun, raw_path: Path, expected: tuple[str, ...]) -> str | None:
@@ -234,13 +301,23 @@ def _read_text(path: Path) -> str:
         return ""
 
 
+_GENERIC = re.compile(r"(?i)fatal error in ngspice|simulation\(s\) aborted|cannot recover")
+
+
 def _first_failure_line(text: str) -> str | None:
-    for line in text.splitlines():
+    """The first line of ngspice's output that says a run failed; for a generic one ("fatal error in
+    ngspice") the two lines before it that explain why (e.g. ``Netlist line no. 4: Closing "}" not
+    found.``) come first."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
         if _IGNORED_ERRORS.search(line):
             continue
-        match = FAILURE_PATTERNS.search(line)
-        if match:
-            return line.strip()[:300]
+        if FAILURE_PATTERNS.search(line):
+            found = line.strip()
+            if _GENERIC.search(line):
+                before = [b.strip() for b in lines[max(0, index - 4):index] if b.strip()][-2:]
+                found = " ".join([*before, found])
+            return found[:400]
     return None
 
 
