@@ -150,7 +150,7 @@ def resolve(target: str, base: Path, where: str) -> Path:
     path = Path(target).expanduser()
     if not path.is_absolute():
         path = base / path
-    return Path(os.path.normpath(path))
+    return Path(os.path.abspath(path))
 
 
 def rewrite(line: str, base: Path, where: str) -> str:
@@ -160,5 +160,5 @@ def rewrite(line: str, base: Path, where: str) -> str:
     if found is None or (found.kind == "lib1" and not resolve(found.target, base, where).is_file()):
         return line  # not an include, or a `.lib name` section definition
     keyword = line.split()[0]
-    path = resolve(found.target, base, where)
+    path = resolve(found.target, base, where).resolve()  # as before: symbolic links resolved
     return f'{keyword} "{path}"' + (f" {found.section}" if found.section else "")
