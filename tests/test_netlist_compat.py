@@ -410,3 +410,23 @@ def test_backquote_in_a_meas_line_is_refused(tmp_path):
                     ".meas ac g max vdb(a) `touch oy_pwned`\n.end\n")
     with pytest.raises(NetlistError, match=r"n.cir:5: a backquote in a .meas line is not allowed"):
         parse_netlist(path)
+
+
+def test_fingerprint_follows_nested_include_files(tmp_path):
+    """A job's identity (store rows, --resume) changes when a file included by an included file changes."""
+    _write(tmp_path, {"lib/outer.inc": "* outer\n.include inner.inc\n", "lib/inner.inc": ".model qn npn bf=80\n"})
+    netlist = BJT.replace(".model qn npn bf={bf_n} is=1e-15", ".include lib/outer.inc")
+    testbench = _testbench(tmp_path, netlist, "  vc: {fn: dc_voltage, node: c}\n")
+    before = load_testbench(testbench).job(("rb",)).fingerprint
+    (tmp_path / "lib" / "inner.inc").write_text(".model qn npn bf=81\n")
+    assert load_testbench(testbench).job(("rb",)).fingerprint != before
+
+
+def test_include_paths_are_absolute_when_the_netlist_path_is_relative(tmp_path, monkeypatch):
+    """Decks run in a private folder, so include lines must name absolute paths whatever the current folder."""
+    _write(tmp_path, {"sub/n.cir": "t\n.include ../m.inc\n.lib ../m.lib typ\nR1 a 0 1\n.op\n.end\n",
+                      "m.inc": ".model dd d\n", "m.lib": ".lib typ\n.model de d\n.endl\n"})
+    monkeypatch.chdir(tmp_path)
+    netlist = parse_netlist(Path("sub/n.cir"))
+    root = tmp_path.resolve()
+    assert netlist.hoisted == (f'.include "{root / "m.inc"}"', f'.lib "{root / "m.lib"}" typ')
