@@ -382,12 +382,20 @@ def _reduce(values: np.ndarray, definition: MeasureDef, sweep: SweepDef | None) 
 _TEMP_LINE = re.compile(r"^\.(?:temp\s+|options?\b.*\btemp\s*=\s*)([-+]?\d+\.?\d*(?:e[-+]?\d+)?)", re.I)
 
 
+_TEMP_PARAM = re.compile(r"^\.(?:temp\s+|options?\b.*\btemp\s*=\s*)[{']\s*([a-z_]\w*)\s*[}']", re.I)
+
+
 def simulation_temperature(netlist: Netlist) -> float:
-    """Simulation temperature in degrees C: the netlist's ``.temp`` (or ``.options temp=``), else 27."""
+    """Simulation temperature in degrees C: the netlist's ``.temp`` (or ``.options temp=``), a number or a
+    netlist ``.param`` with a numeric default (``.temp {t_c}``), else 27."""
     for line in netlist.hoisted:
         match = _TEMP_LINE.match(line.strip())
         if match:
             return float(match[1])
+        match = _TEMP_PARAM.match(line.strip())
+        value = netlist.param_value(match[1]) if match else None
+        if value is not None:
+            return value
     return 27.0
 
 

@@ -430,3 +430,11 @@ def test_include_paths_are_absolute_when_the_netlist_path_is_relative(tmp_path, 
     netlist = parse_netlist(Path("sub/n.cir"))
     root = tmp_path.resolve()
     assert netlist.hoisted == (f'.include "{root / "m.inc"}"', f'.lib "{root / "m.lib"}" typ')
+
+
+def test_temperature_from_a_netlist_parameter(tmp_path):
+    """``.temp {t_c}`` is the temperature the measures assume (e.g. noise figure), like ``.temp 60``."""
+    from optiyield.testbench import simulation_temperature
+
+    tb = load_testbench(_testbench(tmp_path, CSPARAM, "  vc: {fn: dc_voltage, node: c}\n"))
+    assert simulation_temperature(tb.netlist) == 60.0
