@@ -40,6 +40,7 @@ from optiyield.measure.bindings import Circuit, Nodes
 from optiyield.measure.registry import MEASURES
 from optiyield.measure.sweep import reduce_sweep
 from optiyield.netlist import Netlist, NetlistError, parse_netlist
+from optiyield.netlist.includes import content as included
 from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
 from optiyield.pdk import Library, PdkNotInstalled, load_library
 from optiyield.sim.job import Extraction, SimJob
@@ -287,11 +288,22 @@ class Testbench:
             raise SpecError(self.source or self.name, "sweep.param",
                             f"{sweep[0]} is swept by the testbench; it cannot also be a design or statistical "
                             "parameter")
+        copies = self.copies
+        if copies:
+            try:
+                per_sample = self.netlist.placement((*names, *(sweep[:1] if sweep else ()))).per_sample
+            except NetlistError as exc:
+                raise SpecError(self.source or self.name, "netlist", str(exc)) from None
+            if per_sample and sweep:
+                raise SpecError(self.source or self.name, "sweep", f"`{per_sample[0]}` refers to a parameter that "
+                                "varies per sample or along the sweep; a sweep runs as copies in one deck, which has "
+                                "one such line")
+            copies = not per_sample  # e.g. `.temp {tj}` with tj sampled: one sample per deck
         batch = max(1, self.batch_size // self.sweep_points)
         identity = {"measures": {k: v.model_dump() for k, v in self.measures.items()},
                     "parasitics": self.parasitics.model_dump() if self.parasitics is not None else None}
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
-                      extract=self.extract, copies=self.copies, batch_size=batch, timeout=self.timeout,
+                      extract=self.extract, copies=copies, batch_size=batch, timeout=self.timeout,
                       options=self.options, expected=expected, sweep=sweep, compat=self.compat,
                       identity=json.dumps(identity, sort_keys=True, default=str))
 
@@ -411,12 +423,20 @@ def _reduce(values: np.ndarray, definition: MeasureDef, sweep: SweepDef | None) 
 _TEMP_LINE = re.compile(r"^\.(?:temp\s+|options?\b.*\btemp\s*=\s*)([-+]?\d+\.?\d*(?:e[-+]?\d+)?)", re.I)
 
 
+_TEMP_PARAM = re.compile(r"^\.(?:temp\s+|options?\b.*\btemp\s*=\s*)[{']\s*([a-z_]\w*)\s*[}']", re.I)
+
+
 def simulation_temperature(netlist: Netlist) -> float:
-    """Simulation temperature in degrees C: the netlist's ``.temp`` (or ``.options temp=``), else 27."""
+    """Simulation temperature in degrees C: the netlist's ``.temp`` (or ``.options temp=``), a number or a
+    netlist ``.param`` with a numeric default (``.temp {t_c}``), else 27."""
     for line in netlist.hoisted:
         match = _TEMP_LINE.match(line.strip())
         if match:
             return float(match[1])
+        match = _TEMP_PARAM.match(line.strip())
+        value = netlist.param_value(match[1]) if match else None
+        if value is not None:
+            return value
     return 27.0
 
 
@@ -437,6 +457,10 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
         for index, model in enumerate(spec.models):
             if not (base / model).is_file():
                 raise SpecError(file, f"models[{index}]", f"model file {model!r} not found next to {file}")
+            try:
+                included(models[index], f"{file}: models[{index}]")  # reads and checks the file and its includes
+            except NetlistError as exc:
+                raise SpecError(file, f"models[{index}]", str(exc)) from None
         netlist = Netlist(path=netlist.path, title=netlist.title, params=netlist.params, body=netlist.body,
                           hoisted=models + netlist.hoisted,
                           analyses=tuple(spec.analyses) or netlist.analyses,

@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optiyield.netlist import NetlistError, parse_netlist, spice_number
+from optiyield.netlist.placement import _refs
+from optiyield.netlist.source import Directive, decode, directive, logical_lines
 from optiyield.sim.ngspice.deck import Layout, meas_replicable, render
 
 NETLIST = """My amplifier title line
@@ -38,6 +40,8 @@ ignored after .end
 def netlist(tmp_path):
     path = tmp_path / "n.cir"
     path.write_text(NETLIST)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/m.lib").write_text(".model nch nmos level=1\n")
     return parse_netlist(path)
 
 
@@ -117,3 +121,56 @@ def test_spice_number_suffixes(mantissa, suffix, unit):
 def test_spice_number_expressions():
     assert spice_number("{W*2}") is None and spice_number("'a+b'") is None
     assert spice_number("{1k}") == 1e3
+
+
+# --- reading files as ngspice does (issue 15) ------------------------------------------------------
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_{}=*().", min_size=1, max_size=8).filter(
+    lambda w: w[0] not in "*+.$#")
+_NAME = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\x00\ufeff", blacklist_categories=("Cs",))))
+def test_decode_reads_utf8_text_unchanged(text):
+    assert decode(text.encode("utf-8"), "x") == text
+
+
+@given(st.binary().filter(lambda b: b"\x00" not in b))
+def test_decode_falls_back_to_latin1_bytes(data):
+    """Every byte string without NUL decodes; when it is not UTF-8, each byte is one Latin-1 character."""
+    text = decode(data, "x")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        assert text.encode("latin-1") == data
+
+
+@given(st.lists(st.lists(st.lists(_WORD, min_size=1, max_size=3), min_size=1, max_size=3), min_size=1, max_size=6),
+       st.booleans())
+def test_logical_lines_join_continuations_and_drop_comments(cards, comments):
+    """A card split over ``+`` lines (with comment lines in between) reads back as one line."""
+    raw, expected, number = [], [], 1
+    for pieces in cards:
+        expected.append((number, " ".join(" ".join(words) for words in pieces)))
+        for index, words in enumerate(pieces):
+            raw.append(("+ " if index else "") + " ".join(words))
+            if comments:
+                raw.append("* a comment")
+        number = len(raw) + 1
+    assert logical_lines("\n".join(raw)) == expected
+
+
+@given(st.from_regex(r"[A-Za-z0-9_./~-]{1,20}", fullmatch=True), st.sampled_from(["", '"', "'"]),
+       st.sampled_from([".include", ".INC", ".inc"]), st.from_regex(r"[a-z_]{1,6}", fullmatch=True))
+def test_include_directives(target, quote, keyword, section):
+    assert directive(f"{keyword} {quote}{target}{quote}") == Directive("include", target)
+    assert directive(f".lib {quote}{target}{quote} {section}") == Directive("lib", target, section)
+    assert directive(f".lib {target}") == Directive("lib1", target)
+    assert directive(f"R1 a b {target}") is None
+
+
+@given(st.lists(st.tuples(_NAME, _NAME), min_size=1, max_size=5))
+def test_references_skip_assigned_keys(pairs):
+    """``key={value}`` refers to ``value``, never to the key being assigned."""
+    text = " ".join(f"{key}={{{value}*2}}" for key, value in pairs)
+    assert _refs(text) == {value for _, value in pairs}

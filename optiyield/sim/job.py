@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optiyield.netlist import Netlist
+from optiyield.netlist import Netlist, NetlistError
 from optiyield.sim.protocol import Waveforms
 
 
@@ -64,9 +64,9 @@ class SimJob:
     @cached_property
     def fingerprint(self) -> str:
         """A stable identity of what a row's results mean: the netlist (with the text of the files it
-        includes), analyses, sweep, measures, options, batch size (a sample's numbers depend slightly on
-        its deck), time-out, saved vectors, simulator and parameter names. The store and the Dask
-        back-end key results by it."""
+        includes, nested ones too), analyses, sweep, measures, options, batch size (a sample's numbers
+        depend slightly on its deck), time-out, saved vectors, simulator and parameter names. The store and
+        the Dask back-end key results by it."""
         netlist = self.netlist
         payload = {
             "netlist": [netlist.title, *netlist.hoisted, *netlist.body],
@@ -77,6 +77,9 @@ class SimJob:
             "expected": list(self.expected), "sweep": self.sweep, "saves": list(self.saves),
             "identity": self.identity, "simulator": self.simulator, "compat": self.compat,
         }
+        nested = _nested_digests(netlist)
+        if nested:  # only when there are nested files, so fingerprints of other netlists stay as they were
+            payload["nested_includes"] = nested
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()
 
@@ -89,3 +92,21 @@ def _file_digest(line: str) -> str:
         return hashlib.sha1(Path(match[1]).read_bytes()).hexdigest() if match else ""
     except OSError:
         return "missing"
+
+
+def _nested_digests(netlist: Netlist) -> dict[str, str]:
+    """SHA-1 of every file the netlist's includes read in turn (nested includes, library sections), beyond
+    the include lines themselves: a changed nested model file changes the numbers too."""
+    top = {match[1] for match in (_INCLUDE.match(line) for line in netlist.hoisted) if match}
+    try:
+        files = netlist.included()
+    except NetlistError:
+        return {"unreadable": "missing"}
+    out = {}
+    for path in files:
+        if str(path) not in top:
+            try:
+                out[str(path)] = hashlib.sha1(path.read_bytes()).hexdigest()
+            except OSError:
+                out[str(path)] = "missing"
+    return out

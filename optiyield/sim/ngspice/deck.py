@@ -2,7 +2,9 @@
 
 *Copies* mode (the fast path, DESIGN §4): the user's circuit becomes ``.subckt oy_tb params: …`` and
 K instances ``X0 … XK-1`` carry one sample each, so ONE ngspice run solves K samples. Node ``vout``
-of sample k is then ``v(xk.vout)``, the branch current of source ``VDD`` is ``i(v.xk.vdd)``.
+of sample k is then ``v(xk.vout)``, the branch current of source ``VDD`` is ``i(v.xk.vdd)``. Definitions
+(models, subcircuits, ``.func``, includes) stay on top, once, unless they refer to a per-sample name: those
+go inside ``oy_tb`` with each copy (:mod:`optiyield.netlist.placement`, docs/engine.md).
 
 *Single* mode renders one sample as the user's own deck with its ``.param`` defaults replaced, for
 testbenches that cannot be replicated (single-output analyses such as ``.noise``, ``.sp`` ports).
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optiyield.netlist import Netlist
+from optiyield.netlist import Netlist, NetlistError
 
 SUBCKT = "oy_tb"
 GENTLE_OPTIONS = "method=gear gmin=1e-10 itl1=500 itl4=100 gminsteps=20 srcsteps=20"
@@ -142,12 +144,22 @@ def render(
     layout = Layout(copies=copies)
     opts = " ".join(part for part in (options, GENTLE_OPTIONS if gentle else "") if part)
     lines = [f"{netlist.title} [optiyield: {count} sample{'s' if count != 1 else ''}]"]
-    lines += netlist.hoisted
+    if copies:
+        placement = netlist.placement(tuple(names))
+        if placement.per_sample:
+            raise NetlistError(f"{netlist.path}: `{placement.per_sample[0]}` refers to a parameter that varies per "
+                               "sample; ngspice runs one such line per deck, so this netlist cannot run as copies "
+                               "(replicate: false runs one sample per deck)")
+        lines += placement.outside
+        lines += placement.params
+    else:
+        lines += netlist.hoisted
     if opts:
         lines.append(f".options {opts}")
     if copies:
         defaults = " ".join(f"{n}={netlist.params.get(n.lower(), '0')}" for n in names)
         lines.append(f".subckt {SUBCKT}" + (f" params: {defaults}" if names else ""))
+        lines += placement.inside
         lines += _strip_param_lines(netlist.body, exposed)
         lines.append(f".ends {SUBCKT}")
         for k in range(count):

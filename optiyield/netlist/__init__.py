@@ -5,6 +5,10 @@ statistical parameter, ``.include``/``.lib`` of device models, element lines, an
 ``.ac``, ``.tran``, …) and optionally ``.meas`` lines. Element lines are kept as opaque text (ngspice
 parses them); only voltage sources are read, so that a measure can name a supply. Numbers in a
 netlist follow SPICE rules (case-insensitive, ``m`` = milli, ``meg`` = mega).
+
+Modules: :mod:`~optiyield.netlist.source` reads files as ngspice does (UTF-8 or Latin-1, logical lines,
+include targets), :mod:`~optiyield.netlist.includes` walks and checks the files a netlist includes,
+:mod:`~optiyield.netlist.placement` decides which definitions a copies deck keeps per copy.
 """
 
 from __future__ import annotations
@@ -13,16 +17,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optiyield.netlist.includes import Content, content
+from optiyield.netlist.placement import Placement, place
+from optiyield.netlist.source import NetlistError, decode, directive, logical_lines, read_source, rewrite
+
 ANALYSES = ("op", "ac", "dc", "tran", "noise", "sp", "tf", "pz", "disto", "sens", "pss")
 _HOISTED = ("model", "global", "temp", "options", "option", "opt", "func", "csparam")
 _DROPPED = ("print", "plot", "probe", "save", "width", "four", "fourier", "backanno")
 _SPICE_SUFFIX = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "mil": 25.4e-6, "m": 1e-3, "u": 1e-6,
                  "n": 1e-9, "p": 1e-12, "f": 1e-15, "a": 1e-18}
 _SPICE_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?[a-z]*$")
-
-
-class NetlistError(ValueError):
-    """The netlist cannot be used as a testbench; the message names the file and line."""
 
 
 def spice_number(text: str) -> float | None:
@@ -50,9 +54,10 @@ class Netlist:
 
     ``params`` maps each top-level ``.param`` name (lower case) to its default text, in file order.
     ``body`` holds the circuit lines (elements, ``.ic``/``.nodeset``, ``.param`` lines) that are
-    replicated per copy; ``hoisted`` the lines that must stay at top level once (includes with
-    absolute paths, ``.model``, ``.options``, ``.subckt`` blocks, ``.func``); ``analyses`` and
-    ``measures`` the ``.op/.ac/…`` and ``.meas`` lines.
+    replicated per copy; ``hoisted`` the definitions and global lines (includes with absolute paths,
+    ``.model``, ``.options``, ``.temp``, ``.subckt`` blocks, ``.func``, ``.csparam``): on top once, except those
+    a copies deck must keep per copy (:meth:`placement`); ``analyses`` and ``measures`` the ``.op/.ac/…``
+    and ``.meas`` lines.
     """
 
     path: Path
@@ -74,51 +79,27 @@ class Netlist:
         """Names of the ``.meas`` results, lower case."""
         return tuple(line.split()[2].lower() for line in self.measures)
 
+    def placement(self, names: tuple[str, ...] | list[str]) -> Placement:
+        """Where the ``hoisted`` lines go in a copies deck varying ``names`` per sample
+        (:mod:`optiyield.netlist.placement`): kept on top, or moved into the copied subcircuit."""
+        return place(self.hoisted, self.params, self.analyses, names, self.path)
+
+    def included(self) -> tuple[Path, ...]:
+        """Every file the netlist reads through its include lines, nested ones included, in order."""
+        files: dict[Path, None] = {}
+        for line in self.hoisted:
+            found = content(line, str(self.path)) if directive(line) is not None else None
+            if found is not None:
+                files.update(dict.fromkeys(found.files))
+        return tuple(files)
+
     def param_value(self, name: str) -> float | None:
         """Numeric default of ``.param name``, or None if it is an expression or absent."""
         text = self.params.get(name.lower())
         return None if text is None else spice_number(text)
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """Join ``+`` continuation lines; drop comments and blank lines; keep 1-based line numbers."""
-    out: list[tuple[int, str]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip()
-        stripped = line.strip()
-        if not stripped or stripped.startswith("*"):
-            continue
-        stripped = re.split(r"\s;|^;|\s\$\s", stripped, maxsplit=1)[0].rstrip()
-        if not stripped:
-            continue
-        if stripped.startswith("+") and out:
-            prev_number, prev = out[-1]
-            out[-1] = (prev_number, f"{prev} {stripped[1:].strip()}")
-        else:
-            out.append((number, stripped))
-    return out
-
-
 _PARAM_ASSIGN = re.compile(r"([A-Za-z_][\w]*)\s*=\s*({[^}]*}|'[^']*'|\S+)")
-
-
-def _resolve_include(line: str, base: Path) -> str:
-    parts = line.split(maxsplit=1)
-    if len(parts) < 2:
-        return line
-    keyword, rest = parts
-    rest = rest.strip()
-    quoted = rest[0] in "\"'"
-    if quoted:
-        end = rest.find(rest[0], 1)
-        target, tail = rest[1:end], rest[end + 1 :]
-    else:
-        target, _, tail = rest.partition(" ")
-        tail = f" {tail}" if tail else ""
-    path = Path(target).expanduser()
-    if not path.is_absolute():
-        path = (base / path).resolve()
-    return f'{keyword} "{path}"{tail}'
 
 
 def parse_netlist(path: str | Path) -> Netlist:
@@ -126,13 +107,15 @@ def parse_netlist(path: str | Path) -> Netlist:
 
     Raises :class:`NetlistError` (naming file and line) for a missing file, a ``.control`` block
     (the engine writes its own) or an unterminated ``.subckt``.
+
+    The netlist and every file it includes are read as UTF-8, or Latin-1 when not valid UTF-8 (ngspice
+    reads bytes). Included files are read as ngspice reads them (:mod:`optiyield.netlist.includes`): a
+    missing, binary or cyclic include, a missing ``.lib`` section or a ``.control`` line in any of them
+    is a :class:`NetlistError` naming the file and line.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise NetlistError(f"{path}: cannot read netlist ({exc.strerror})") from exc
-    lines = _logical_lines(text)
+    text = read_source(path).text
+    lines = logical_lines(text)
     title = text.splitlines()[0].strip() if text.strip() else "* netlist"
     if lines and lines[0][0] == 1 and not title.startswith("*"):
         lines = lines[1:]  # the first line of a SPICE deck is its title
@@ -147,6 +130,12 @@ def parse_netlist(path: str | Path) -> Netlist:
         lowered = line.lower()
         word = lowered.split()[0]
         where = f"{path}:{number}"
+        if word in (".control", ".endc"):
+            raise NetlistError(f"{where}: .control blocks are not allowed in a testbench netlist; "
+                               "optiyield writes its own control flow — use analyses and measures instead")
+        if directive(line) is not None:
+            line = rewrite(line, path.parent, where)
+            content(line, where)  # reads and checks the included files
         if subckt_depth:
             hoisted.append(line)
             if word == ".subckt":
@@ -159,12 +148,7 @@ def parse_netlist(path: str | Path) -> Netlist:
         if word == ".subckt":
             subckt_depth = 1
             hoisted.append(line)
-        elif word in (".control", ".endc"):
-            raise NetlistError(f"{where}: .control blocks are not allowed in a testbench netlist; "
-                               "optiyield writes its own control flow — use analyses and measures instead")
-        elif word in (".include", ".inc", ".lib"):
-            hoisted.append(_resolve_include(line, path.parent))
-        elif word.startswith(".") and word[1:] in _HOISTED:
+        elif directive(line) is not None or word == ".endl" or word.startswith(".") and word[1:] in _HOISTED:
             hoisted.append(line)
         elif word.startswith(".") and word[1:] in ANALYSES:
             analyses.append(line)
@@ -172,6 +156,9 @@ def parse_netlist(path: str | Path) -> Netlist:
             parts = line.split()
             if len(parts) < 4:
                 raise NetlistError(f"{where}: incomplete .meas line: {line}")
+            if "`" in line:  # .meas lines become commands of optiyield's .control block: `…` would run a shell
+                raise NetlistError(f"{where}: a backquote in a .meas line is not allowed (ngspice runs `…` as a "
+                                   "shell command in the control block optiyield writes for .meas lines)")
             measures.append(line)
         elif word.startswith(".") and word[1:] in _DROPPED:
             continue
@@ -192,3 +179,7 @@ def parse_netlist(path: str | Path) -> Netlist:
         raise NetlistError(f"{path}: .subckt without .ends")
     return Netlist(path=path, title=title, params=params, body=tuple(body), hoisted=tuple(hoisted),
                    analyses=tuple(analyses), measures=tuple(measures), sources=sources)
+
+
+__all__ = ["ANALYSES", "Content", "Netlist", "NetlistError", "Placement", "VoltageSource", "decode",
+           "logical_lines", "parse_netlist", "spice_number"]
