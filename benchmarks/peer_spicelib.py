@@ -126,14 +126,18 @@ def scaling(spec, job, count: int, repeats: int) -> dict[str, object]:  # noqa: 
     """Samples/s vs batch size (local engine, all cores) and vs Dask LocalCluster workers."""
     from optiyield.execute import make_engine
 
-    values = sample_matrix(spec, OutcomeSet.draw(spec.model, count, "mc", seed=2))
+    # Fresh rows for the warm-up and for every repeat: a Dask task is keyed by its job and rows, so rows
+    # simulated just before could be served from the cluster's memory instead of being simulated (with a
+    # small --scaling-samples the warm-up rows were all of them, and the timed run simulated nothing).
+    sets = [sample_matrix(spec, OutcomeSet.draw(spec.model, count, "mc", seed=2 + r)) for r in range(repeats)]
+    warm = sample_matrix(spec, OutcomeSet.draw(spec.model, min(count, 200), "mc", seed=2 + repeats))
     local = Engine()
     batch_rows = []
     table = Table(title=f"optiyield scaling, {count} CSVA samples (median of {repeats})")
     for column in ("configuration", "samples/s", "ngspice s", "wall s", "overhead vs ngspice"):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for batch in (50, 100, 250, 500, 1000):
-        runs = [local.run(dataclasses.replace(job, batch_size=batch), values) for _ in range(repeats)]
+        runs = [local.run(dataclasses.replace(job, batch_size=batch), values) for values in sets]
         wall = statistics.median(r.wall_seconds for r in runs)
         ngspice = statistics.median(r.ngspice_seconds for r in runs) / local.workers
         batch_rows.append({"batch_size": batch, "samples_per_s": count / wall, "overhead": wall / ngspice - 1})
@@ -142,8 +146,8 @@ def scaling(spec, job, count: int, repeats: int) -> dict[str, object]:  # noqa: 
     worker_rows = []
     for workers in (1, 2):
         with make_engine(f"local:{workers}", None) as dask_engine:
-            dask_engine.run(job, values[:200])  # warm the workers
-            runs = [dask_engine.run(job, values) for _ in range(repeats)]
+            dask_engine.run(job, warm)  # warm the workers
+            runs = [dask_engine.run(job, values) for values in sets]
         wall = statistics.median(r.wall_seconds for r in runs)
         ngspice = statistics.median(r.ngspice_seconds for r in runs) / workers
         worker_rows.append({"workers": workers, "samples_per_s": count / wall, "overhead": wall / ngspice - 1})

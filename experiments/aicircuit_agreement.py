@@ -71,8 +71,9 @@ def compare(mapping_file: Path, data: Path, rows: int, seed: int, engine: Engine
         theirs = chosen[column].to_numpy(dtype=float) * metric.get("scale", 1.0) + metric.get("offset", 0.0)
         sampled = metric.get("sampled_bandwidth")
         if sampled:
-            grid = np.column_stack([result.values[f"_grid{k}"] for k in range(1, int(sampled["points"]) + 1)])
-            ours = sampled_bandwidth(result.values["_grid0"], grid, float(sampled["step"]))
+            names = _grid_names(int(sampled["points"]))
+            grid = np.column_stack([result.values[name] for name in names[1:]])
+            ours = sampled_bandwidth(result.values[names[0]], grid, float(sampled["step"]))
         else:
             ours = result.values[metric["measure"]]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -97,10 +98,23 @@ def _with_sampling_measures(spec, metrics):  # noqa: ANN001, ANN202 - (Spec, met
     source = spec.testbench.source
     data = yaml.safe_load(source.read_text())
     nodes = {"out": sampled["out"], **({"in": sampled["in"]} if sampled.get("in") else {})}
-    data["measures"] = {**data.get("measures", {}), "_grid0": {"fn": "lf_gain_db", **nodes}}
-    for k in range(1, int(sampled["points"]) + 1):
-        data["measures"][f"_grid{k}"] = {"fn": "gain_db_at", "f": k * float(sampled["step"]), **nodes}
+    measures = dict(data.get("measures", {}))
+    names = _grid_names(int(sampled["points"]))
+    if clash := sorted(set(names) & set(measures)):
+        raise SystemExit(f"{source}: measure names {clash} clash with the sampled-bandwidth grid measures")
+    measures[names[0]] = {"fn": "lf_gain_db", **nodes}
+    for k, name in enumerate(names[1:], start=1):
+        measures[name] = {"fn": "gain_db_at", "f": k * float(sampled["step"]), **nodes}
+    data["measures"] = measures
     return build_testbench(TestbenchFile.model_validate(data), source.parent, source)
+
+
+def _grid_names(points: int) -> list[str]:
+    """Names of the grid measures: the low-frequency gain, then |H| in dB at step, 2·step, … ``points``·step.
+
+    They are reported measures (a leading ``_`` would make them intermediates, which the engine does not return).
+    """
+    return [f"agreement_grid{k}" for k in range(points + 1)]
 
 
 def _column_for(params: dict[str, str], name: str) -> str | None:

@@ -67,6 +67,10 @@ def main() -> None:
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads (1: leave the cores to ngspice; more threads oversubscribe)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data",
+                        help="folder of the sweep datasets <circuit>.parquet (simulated there when missing)")
+    parser.add_argument("--points", type=int, default=None,
+                        help="design points of a dataset simulated now (default: warmstart_common.DATASET_POINTS)")
     parser.add_argument("--plots", type=Path, default=ROOT / "out" / "inverse_models")
     args = parser.parse_args()
 
@@ -78,7 +82,7 @@ def main() -> None:
     kinds = args.models.split(",")
     results: dict[str, dict] = {}
     for name in args.circuits.split(","):
-        spec, data = dataset(name, engine)
+        spec, data = dataset(name, engine, args.points, args.data_dir)
         part = partition(spec, data)
         train = subset(data, part.train)
         evaluator = Evaluator(spec, engine)

@@ -36,10 +36,15 @@ from optiyield.spec import Spec, SpecBound, load_spec  # noqa: E402
 DATASET_POINTS = {"csva": 4096, "lna": 4096, "pa_28ghz": 2048}
 
 
-def dataset(name: str, engine: Engine, points: int | None = None) -> tuple[Spec, Dataset]:
-    """The circuit's spec and its sweep dataset ``data/<name>.parquet`` (simulated if missing; resumable)."""
+def dataset(name: str, engine: Engine, points: int | None = None, folder: Path | None = None
+            ) -> tuple[Spec, Dataset]:
+    """The circuit's spec and its sweep dataset ``<folder>/<name>.parquet`` (simulated if missing; resumable).
+
+    ``folder`` defaults to ``data/`` of the repository; ``points`` (design points of a new sweep) to
+    :data:`DATASET_POINTS`. A smoke test passes a temporary folder and a few dozen points.
+    """
     spec = load_spec(ROOT / "specs" / f"{name}.yaml")
-    path = ROOT / "data" / f"{name}.parquet"
+    path = (folder or ROOT / "data") / f"{name}.parquet"
     if not path.exists():
         n = points or DATASET_POINTS.get(name, 2048)
         print(f"{name}: sweeping {n} design points into {path} (once; later runs reuse it)", flush=True)

@@ -158,6 +158,10 @@ def main() -> None:
     parser.add_argument("--yield-samples", type=int, default=20, help="Monte Carlo outcomes per found design")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data",
+                        help="folder of the sweep datasets <circuit>.parquet (simulated there when missing)")
+    parser.add_argument("--points", type=int, default=None,
+                        help="design points of a dataset simulated now (default: warmstart_common.DATASET_POINTS)")
     parser.add_argument("--plot", type=Path, default=ROOT / "out" / "warmstart_vs_cold.png")
     args = parser.parse_args()
 
@@ -167,7 +171,7 @@ def main() -> None:
     all_runs: dict[str, dict[str, list[dict]]] = {}
     for name in args.circuits.split(","):
         started = time.perf_counter()
-        spec, data = dataset(name, engine)
+        spec, data = dataset(name, engine, args.points, args.data_dir)
         part = partition(spec, data)
         train = subset(data, part.train)
         models = {"lookup": train_inverse(spec, train, "lookup", surrogate=False),

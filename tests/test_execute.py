@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -160,10 +161,34 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def dask_command() -> str:
+    """The `dask` command of the environment running the tests: its scripts folder first (a venv's bin/,
+    which `make test` does not put on PATH), then PATH. distributed is a dependency, so it is an error
+    (not a skip) when the command is nowhere."""
+    name = "dask.exe" if os.name == "nt" else "dask"
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(folder) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("dask")
+    assert found, (f"distributed's `dask` command is neither in {sysconfig.get_path('scripts')} nor on PATH: "
+                   "reinstall the package (pip install -e .)")
+    return found
+
+
+def test_dask_command_is_found_without_path(monkeypatch):
+    """The venv's own `dask` is used when PATH does not hold the venv (as under `make test`), so the test
+    below runs instead of being skipped."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    command = Path(dask_command())
+    assert command.name.startswith("dask") and os.access(command, os.X_OK)
+    assert subprocess.run([command, "--version"], capture_output=True, timeout=60).returncode == 0
+
+
 def test_scheduler_and_workers_started_as_documented(tmp_path):
     """docs/engine.md's commands, on loopback: `dask scheduler`, then `dask worker tcp://HOST:PORT
     --nthreads 1 --nworkers 2`; the engine connects by address and gives the local engine's numbers."""
-    dask = shutil.which("dask") or pytest.skip("the `dask` command is not on PATH")
+    dask = dask_command()
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     started = []

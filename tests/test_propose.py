@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, simulate_points
+from conftest import require_ml, run_cli, simulate_points
 
 from optiyield.errors import SpecError
 from optiyield.spec import load_spec
@@ -28,6 +28,7 @@ def spec_with_steps(folder: Path, steps: str) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    require_ml()  # every test that uses a trained model skips without the [ml] extra
     folder = tmp_path_factory.mktemp("warm")
     run_cli("sweep", SPEC, "--n", 512, "--out", folder / "csva.parquet")
     out = run_cli("train", SPEC, "--data", folder / "csva.parquet", "--model", "mlp",

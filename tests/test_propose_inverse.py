@@ -5,9 +5,9 @@ the ML mathematics and file format; the flow through ngspice is in test_propose.
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
+from conftest import needs_ml
 
 from optiyield.propose.inverse import (
     Dataset,
@@ -41,6 +41,7 @@ def synthetic(spec, n: int = 120, seed: int = 0) -> Dataset:
     return Dataset(tuple(spec.file.design), tuple(spec.file.specs), designs, measures, dropped=0)
 
 
+@needs_ml
 @pytest.mark.parametrize("kind", KINDS)
 def test_save_load_round_trip_gives_identical_predictions(csva, tmp_path, kind):
     data = synthetic(csva)
@@ -57,6 +58,7 @@ def test_save_load_round_trip_gives_identical_predictions(csva, tmp_path, kind):
     assert (designs >= again.lower).all() and (designs <= again.upper).all()
 
 
+@needs_ml
 def test_scalers_are_fitted_on_the_training_split_only(csva):
     data = synthetic(csva, n=100)
     split = split_rows(len(data), 0.1, FAST.seed)
@@ -78,6 +80,7 @@ def test_split_is_seeded_and_disjoint():
     assert not set(a.train) & set(a.test) and len(a.train) + len(a.test) == 50
 
 
+@needs_ml
 def test_transformer_prediction_does_not_depend_on_the_rest_of_the_batch():
     rng = np.random.default_rng(1)
     x, y = rng.uniform(-1, 1, (64, 3)), rng.uniform(-1, 1, (64, 4))
@@ -89,6 +92,7 @@ def test_transformer_prediction_does_not_depend_on_the_rest_of_the_batch():
     assert np.allclose(alone, in_batch, atol=1e-6) and np.allclose(alone, shuffled, atol=1e-6)
 
 
+@needs_ml
 def test_training_reduces_the_l1_loss():
     rng = np.random.default_rng(2)
     x = rng.uniform(-1, 1, (200, 2))
@@ -97,6 +101,7 @@ def test_training_reduces_the_l1_loss():
     assert losses[-1] < 0.5 * losses[0]
 
 
+@needs_ml
 def test_garbage_file_is_refused_with_a_clear_error(tmp_path):
     bad = tmp_path / "bad.oym"
     bad.write_text("this is not a model\n")
@@ -106,7 +111,10 @@ def test_garbage_file_is_refused_with_a_clear_error(tmp_path):
         load_inverse(tmp_path / "missing.oym")
 
 
+@needs_ml
 def test_headerless_or_other_version_file_is_refused(tmp_path):
+    import joblib
+
     joblib.dump({"weights": [1, 2, 3]}, tmp_path / "a.oym")
     with pytest.raises(ModelFileError, match="no 'optiyield-inverse-model' header"):
         load_inverse(tmp_path / "a.oym")
@@ -118,6 +126,7 @@ def test_headerless_or_other_version_file_is_refused(tmp_path):
         load_inverse(tmp_path / "c.oym")
 
 
+@needs_ml
 def test_model_of_another_spec_or_other_measures_is_refused(csva, tmp_path):
     model: InverseModel = train_inverse(csva, synthetic(csva), "knn", FAST, surrogate=False)
     path = model.save(tmp_path / "csva.oym")

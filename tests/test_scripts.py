@@ -1,0 +1,265 @@
+"""Every script in experiments/ and benchmarks/ runs, in a tiny configuration, as its own process.
+
+Each smoke test starts the script with this interpreter (and this checkout's package first on
+PYTHONPATH), checks that it exits 0, prints its table and writes the ``--json`` keys its docstring names,
+with values that make sense (real ngspice numbers, so a broken testbench or measure fails here).
+:data:`SMOKE_TESTS` maps every script to its smoke test, here or next to the behaviour it pins; a new
+script without an entry fails :func:`test_every_script_has_a_smoke_test`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import needs_ml
+
+ROOT = Path(__file__).resolve().parents[1]
+AICIRCUIT_ROWS = Path(__file__).resolve().parent / "data" / "aicircuit"
+
+#: script → its smoke test ("file::function"); the function's source must name the script.
+SMOKE_TESTS = {
+    "experiments/aicircuit_agreement.py": "tests/test_scripts.py::test_aicircuit_agreement_smoke",
+    "experiments/bandler_doubler.py": "tests/test_doubler.py::test_bandler_experiment_twenty_outcome_smoke",
+    "experiments/gradient_cost.py": "tests/test_scripts.py::test_gradient_cost_smoke",
+    "experiments/inverse_models.py": "tests/test_scripts.py::test_inverse_models_smoke",
+    "experiments/lna_first_cut.py": "tests/test_scripts.py::test_lna_first_cut_smoke",
+    "experiments/parasitics_effect.py": "tests/test_scripts.py::test_parasitics_effect_smoke",
+    "experiments/sky130_corners.py": "tests/test_sky130.py::test_corners_experiment_smoke",
+    "experiments/sky130_mismatch.py": "tests/test_sky130.py::test_mismatch_experiment_smoke",
+    "experiments/vga_staged.py": "tests/test_scripts.py::test_vga_staged_smoke",
+    "experiments/vga_two_tone.py": "tests/test_vga_cs.py::test_iip3_estimate_against_a_two_tone_simulation",
+    "experiments/warmstart_vs_cold.py": "tests/test_scripts.py::test_warmstart_vs_cold_smoke",
+    "benchmarks/mc_throughput.py": "tests/test_scripts.py::test_mc_throughput_smoke",
+    "benchmarks/model_placement.py": "tests/test_netlist_compat.py::test_model_placement_benchmark_smoke",
+    "benchmarks/peer_spicelib.py": "tests/test_scripts.py::test_peer_spicelib_smoke",
+    "benchmarks/sky130_load.py": "tests/test_sky130.py::test_load_benchmark_smoke",
+}
+#: Modules the scripts import, not scripts: exempt by name (and they must have no ``__main__`` block).
+HELPERS = {"experiments/warmstart_common.py"}
+
+
+def test_every_script_has_a_smoke_test():
+    """Each experiments/*.py and benchmarks/*.py (helpers aside) has an entry in SMOKE_TESTS naming an
+    existing test function whose source names the script; no entry names a script that is gone."""
+    scripts = {p.relative_to(ROOT).as_posix() for folder in ("experiments", "benchmarks")
+               for p in (ROOT / folder).glob("*.py")}
+    missing = sorted(scripts - HELPERS - set(SMOKE_TESTS))
+    assert not missing, f"scripts without a smoke test (add one and an entry in SMOKE_TESTS): {missing}"
+    assert not sorted(set(SMOKE_TESTS) - scripts), "SMOKE_TESTS names scripts that do not exist"
+    for helper in HELPERS & scripts:
+        assert "__main__" not in (ROOT / helper).read_text(), f"{helper} runs as a script: give it a smoke test"
+    for script, test in SMOKE_TESTS.items():
+        file, function = test.split("::")
+        source = (ROOT / file).read_text()
+        node = next((n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == function),
+                    None)
+        assert node is not None, f"{test} (smoke test of {script}) does not exist"
+        assert Path(script).stem in ast.get_source_segment(source, node), f"{test} does not run {script}"
+
+
+def run_script(script: str, *args: object, cwd: Path, timeout: float = 300) -> str:
+    """Run ``script`` (relative to the repository) with this interpreter and this checkout's package;
+    assert it exits 0 and return its standard output with runs of whitespace collapsed."""
+    env = dict(os.environ, COLUMNS="200")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    process = subprocess.run([sys.executable, str(ROOT / script), *(str(a) for a in args)], capture_output=True,
+                             text=True, timeout=timeout, cwd=cwd, env=env)
+    assert process.returncode == 0, (f"{script} exited {process.returncode}\n{process.stdout[-2000:]}\n"
+                                     f"{process.stderr[-4000:]}")
+    return " ".join(process.stdout.split())
+
+
+def read_json(path: Path) -> dict | list:
+    """The script's ``--json`` output."""
+    assert path.is_file(), f"no --json output at {path}"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.ngspice
+def test_aicircuit_agreement_smoke(tmp_path):
+    """Two rows of every circuit with an aicircuit.yaml, from the sample of AICircuit's Spectre datasets in
+    tests/data/aicircuit (MIT, see the LICENSE there): every metric compared on both rows, and ngspice
+    agrees with Spectre (median relative difference under 15 % — measured ≤ 8 %, most under 2 %). The CVA's
+    ``bw_sampled`` (their bandwidth procedure on our response) used to crash with KeyError '_grid1'."""
+    out = tmp_path / "agreement.json"
+    text = run_script("experiments/aicircuit_agreement.py", "--data", AICIRCUIT_ROWS, "--rows", 2, "--json", out,
+                      cwd=tmp_path)
+    assert "ngspice vs Spectre (AICircuit), 2 random rows per circuit" in text and "bw_sampled" in text
+    import yaml
+
+    circuits = {p.parent.name: yaml.safe_load(p.read_text()) for p in (ROOT / "circuits").glob("*/aicircuit.yaml")}
+    data = read_json(out)
+    assert set(data) == set(circuits) and {"cva", "pa", "vco"} <= set(data)
+    for circuit, mapping in circuits.items():
+        report = data[circuit]
+        assert report["rows"] == 2 and report["failed"] == 0, (circuit, report)
+        for label, metric in mapping["metrics"].items():
+            stats = report[metric.get("measure", label)]
+            assert stats["column"] == metric.get("column", label)
+            assert stats["compared"] == 2, (circuit, label, stats)
+            assert set(stats) >= {"median", "p90", "median_abs", "p90_abs"}
+            assert 0 <= stats["median"] < 0.15, (circuit, label, stats)
+    # their coarse-grid procedure lands closer to their number than our exact 3 dB point (docs/circuits.md)
+    assert data["cva"]["bw_sampled"]["median"] < data["cva"]["bw"]["median"]
+
+
+@pytest.mark.ngspice
+def test_gradient_cost_smoke(tmp_path):
+    """Every method on 5 outcomes, one iteration: yields are counts of the 5 outcomes inside their
+    intervals; the baselines get the gradient methods' simulation budgets."""
+    out = tmp_path / "cost.json"
+    text = run_script("experiments/gradient_cost.py", "--outcomes", 5, "--verify", 5, "--max-iter", 1,
+                      "--json", out, cwd=tmp_path)
+    assert "minimax start" in text and "one-sided l1, IGAT" in text and "Nelder-Mead (IGAT's budget)" in text
+    data = read_json(out)
+    assert data["outcomes"] == 5 and 0 <= data["start_yield"] <= 1
+    for method in ("past", "igat", "random", "nelder-mead", "nelder-mead-igat-budget"):
+        row = data[method]
+        assert row["yield_low"] <= row["yield"] <= row["yield_high"]
+        for key in ("yield", "verify_yield"):
+            assert row[key] * 5 == pytest.approx(round(row[key] * 5))
+        assert row["simulations"] > 0 and row["iterations"] >= 1 and row["ngspice_seconds"] > 0
+    assert data["random"]["simulations"] <= data["past"]["simulations"]
+    assert data["nelder-mead-igat-budget"]["simulations"] <= data["igat"]["simulations"]
+
+
+@pytest.fixture(scope="module")
+def ml_data(tmp_path_factory) -> Path:
+    """One folder for the tiny sweep datasets of the two ML experiments (the first one simulates it)."""
+    return tmp_path_factory.mktemp("ml_data")
+
+
+@needs_ml
+@pytest.mark.ngspice
+def test_inverse_models_smoke(tmp_path, ml_data):
+    """Every model kind on a 64-point CSVA sweep, 2 epochs, 3 exact targets and 2 held-out queries."""
+    from optiyield.propose.regressors import KINDS
+
+    out = tmp_path / "inverse.json"
+    text = run_script("experiments/inverse_models.py", "--circuits", "csva", "--points", 64, "--data-dir", ml_data,
+                      "--test", 3, "--targets", 2, "--candidates", 2, "--epochs", 2, "--plots", tmp_path / "plots",
+                      "--json", out, cwd=tmp_path)
+    assert "csva: median error after re-simulation" in text and "fixed design" in text
+    report = read_json(out)["csva"]
+    assert report["dataset_rows"] == 64 and report["test_targets"] == 3 and report["heldout_queries"] == 2
+    assert set(report["median_rel_error"]) == set(KINDS)
+    measures = set(report["fixed_design_median_rel_error"])
+    assert measures == {"gain_db", "bw", "power"}
+    for kind in KINDS:
+        assert set(report["median_rel_error"][kind]) == measures
+        assert all(math.isfinite(v) and v >= 0 for v in report["median_rel_error"][kind].values())
+        assert 0 <= report["threshold_success"][kind] <= 1 and 0 <= report["threshold_success_top1"][kind] <= 1
+    assert (tmp_path / "plots" / "csva.png").stat().st_size > 0
+
+
+@needs_ml
+@pytest.mark.ngspice
+def test_warmstart_vs_cold_smoke(tmp_path, ml_data):
+    """One random and one held-out target on a 64-point CSVA sweep, three starts each, budget 20."""
+    out = tmp_path / "warm.json"
+    text = run_script("experiments/warmstart_vs_cold.py", "--circuits", "csva", "--points", 64, "--data-dir",
+                      ml_data, "--targets", 1, "--heldout-targets", 1, "--candidates", 2, "--budget", 20,
+                      "--epochs", 2, "--yield-samples", 4, "--plot", tmp_path / "warm.png", "--json", out,
+                      cwd=tmp_path)
+    assert "Simulations to the first design meeting every spec" in text and "csva (held-out)" in text
+    report = read_json(out)["csva"]
+    assert report["dataset_rows"] == 64 and report["budget"] == 20
+    for summary in (report, report["heldout"]):
+        assert summary["targets"] <= 1
+        for method in ("cold", "lookup", "ml"):
+            sims = summary[f"{method}_median_sims"]
+            assert sims is None or 1 <= sims <= 20
+            if summary["targets"]:
+                assert 0 <= summary[f"{method}_success"] <= 1
+    assert report["heldout"]["targets"] == 1
+    assert (tmp_path / "warm.png").stat().st_size > 0
+
+
+@pytest.mark.ngspice
+def test_lna_first_cut_smoke(tmp_path):
+    """The 2.4 GHz first cut: the sizer's 21 dB target is met in ngspice without tuning."""
+    out = tmp_path / "cut.json"
+    text = run_script("experiments/lna_first_cut.py", "--frequencies", 2.4, "--max-iter", 2, "--polish-iter", 1,
+                      "--json", out, cwd=tmp_path)
+    assert "cascode LNA first cuts" in text and "2.4 GHz: first cut" in text
+    (row,) = read_json(out)
+    assert row["f_hz"] == pytest.approx(2.4e9)
+    assert abs(row["s21_db"] - 21.0) < 1.0 and 0 < row["nf_db"] < 3 and row["s11_db"] < -10
+    assert row["polish_sims"] >= 1 and row["cold_sims"] >= 1 and "polished" in row
+
+
+@pytest.mark.ngspice
+def test_parasitics_effect_smoke(tmp_path):
+    """CSVA with and without the parasitic regression: the added capacitances cut the bandwidth, the
+    low-frequency gain and dc power stay; 8-sample yields both ways."""
+    out = tmp_path / "parasitics.json"
+    text = run_script("experiments/parasitics_effect.py", "--specs", "csva", "--samples", 8, "--json", out,
+                      cwd=tmp_path)
+    assert "csva: start point without / with parasitics" in text and "capacitances added" in text
+    entry = read_json(out)["csva"]
+    without, with_ = entry["nominal_without"], entry["nominal_with"]
+    assert with_["bw"] < 0.95 * without["bw"]
+    assert with_["gain_db"] == pytest.approx(without["gain_db"], abs=1e-6)
+    assert with_["power"] == pytest.approx(without["power"], rel=1e-9)
+    assert all(caps["cgs"] > 0 and caps["cgd"] > 0 for caps in entry["added_fF"].values())
+    assert entry["yield_samples"] == 8 and 0 <= entry["yield_without"] <= 1 and 0 <= entry["yield_with"] <= 1
+
+
+@pytest.mark.ngspice
+def test_vga_staged_smoke(tmp_path):
+    """Staged and unstaged BFGS at 10 GHz with a 4-simulation budget: both stop within it."""
+    out = tmp_path / "vga.json"
+    text = run_script("experiments/vga_staged.py", "--freqs", 10, "--budget", 4, "--rounds", 1, "--json", out,
+                      cwd=tmp_path)
+    assert "VGA at 10 GHz: staged vs unstaged BFGS" in text and "specs met" in text
+    result = read_json(out)["10GHz"]
+    assert set(result) == {"start", "staged", "unstaged"}
+    assert 8 < result["start"]["s21max"] < 14  # the start point's small-signal gain, dB
+    for method in ("staged", "unstaged"):
+        run = result[method]
+        assert 1 <= run["simulations"] <= 4 and math.isfinite(run["objective"])
+        assert len(run["passing"]) + len(run["failing"]) == 9
+
+
+@pytest.mark.ngspice
+def test_mc_throughput_smoke(tmp_path):
+    """100 CSVA samples four ways: batched and per-sample gains agree; every rate is positive."""
+    out = tmp_path / "throughput.json"
+    text = run_script("benchmarks/mc_throughput.py", "--samples", 100, "--batch-size", 50, "--repeats", 1,
+                      "--json", out, cwd=tmp_path)
+    assert "CSVA Monte Carlo, 100 samples" in text and "engine overhead over bare ngspice" in text
+    figures = read_json(out)
+    assert figures["samples"] == 100
+    for key in ("samples_per_s_per_sample_process", "samples_per_s_batched_1", "samples_per_s_batched_all",
+                "speedup_vs_per_sample", "bare_ngspice_seconds"):
+        assert figures[key] > 0, key
+    assert figures["overhead_vs_bare"] > -0.9
+    assert figures["max_gain_difference_db"] < 1e-6
+
+
+@pytest.mark.ngspice
+def test_peer_spicelib_smoke(tmp_path):
+    """10 samples through spicelib and optiyield (same gains), then the scaling tables on 100 samples.
+    Every timed Dask run simulates (its wall time is not far below its ngspice time per slot): a warm-up on
+    the timed rows used to be served from the cluster's memory."""
+    pytest.importorskip("spicelib", reason="the peer benchmark needs spicelib (the [test] extra: "
+                                           "pip install -e '.[test]')")
+    out = tmp_path / "peer.json"
+    text = run_script("benchmarks/peer_spicelib.py", "--samples", 10, "--scaling-samples", 100, "--repeats", 1,
+                      "--json", out, cwd=tmp_path)
+    assert "spicelib (SimRunner, one process per sample)" in text and "Dask LocalCluster, 2 workers" in text
+    figures = read_json(out)
+    for key in ("optiyield_samples_per_s", "spicelib_samples_per_s", "ratio", "speedup_1_to_2_workers"):
+        assert figures[key] > 0, key
+    assert figures["spicelib_failed"] == 0 and figures["max_gain_difference_db"] < 1e-3
+    assert [r["batch_size"] for r in figures["batch_scaling"]] == [50, 100, 250, 500, 1000]
+    assert [r["workers"] for r in figures["worker_scaling"]] == [1, 2]
+    for row in figures["batch_scaling"] + figures["worker_scaling"]:
+        assert row["overhead"] > -0.5, row
