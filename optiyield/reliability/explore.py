@@ -4,7 +4,7 @@ A bound can fail in several regions (a gain that drops when the load resistor is
 threshold pushes the transistor out of saturation). The descent from u = 0 finds one of them. Here a
 small scaled-sigma sample, u ~ N(0, s²·I) with s > 1 (one batch), lands points in every region within
 reach; failing points NOT explained by a known worst-case point (outside its linearized failure
-half-space n·u ≥ β, with some slack) become starting points of further worst-case searches.
+half-space u·u*/‖u*‖ ≥ β, with some slack) become starting points of further worst-case searches.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ def unexplained_starts(state: LimitState, known: Sequence[WorstCase], samples: i
                        ) -> tuple[list[tuple[int, np.ndarray]], int]:
     """Starting points ``(bound, u)`` for new worst-case searches, from ``samples`` points of N(0, s²I).
 
-    A failing point of bound j is explained when some known worst-case point of that bound (with normal n
-    and distance |β|) has n·u ≥ |β| − ``slack``; of the unexplained ones, the nearest to the nominal
+    A failing point of bound j is explained when some known worst-case point u* of that bound (β > 0) has
+    u·u*/‖u*‖ ≥ β − ``slack`` (it lies in that point's linearized failure half-space); of the unexplained
+    ones, the nearest to the nominal
     become starts, at most ``per_bound`` per bound and no two with direction cosine above ``cosine``.
     Returns the starts and the evaluations spent.
     """
@@ -43,8 +44,8 @@ def unexplained_starts(state: LimitState, known: Sequence[WorstCase], samples: i
         x = u[fails]
         explained = np.zeros(len(x), dtype=bool)
         for wc in known:
-            if wc.label == state.labels[j] and wc.point is not None and wc.normal is not None and wc.beta > 0:
-                explained |= x @ wc.normal >= abs(wc.beta) - slack
+            if wc.label == state.labels[j] and wc.point is not None and wc.beta > 0:
+                explained |= x @ (wc.point / np.linalg.norm(wc.point)) >= wc.beta - slack
         chosen: list[np.ndarray] = []
         for k in np.argsort(np.linalg.norm(x, axis=1)):
             if explained[k]:
