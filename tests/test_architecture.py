@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("optiyield.spec",),
     ("optiyield.objective", "optiyield.montecarlo", "optiyield.store", "optiyield.sensitivity", "optiyield.dataset",
      "optiyield.outdir"),
-    ("optiyield.optim",),
+    ("optiyield.optim", "optiyield.reliability"),
     ("optiyield.propose",),
     ("optiyield.run",),
     ("optiyield.report",),

@@ -28,6 +28,8 @@ SMOKE_TESTS = {
     "experiments/aicircuit_agreement.py": "tests/test_scripts.py::test_aicircuit_agreement_smoke",
     "experiments/bandler_doubler.py": "tests/test_doubler.py::test_bandler_experiment_twenty_outcome_smoke",
     "experiments/gradient_cost.py": "tests/test_scripts.py::test_gradient_cost_smoke",
+    "experiments/high_sigma.py": "tests/test_reliability_circuit.py::test_high_sigma_experiment_smoke",
+    "experiments/high_sigma_reference.py": "tests/test_reliability_circuit.py::test_high_sigma_reference_smoke",
     "experiments/inverse_models.py": "tests/test_scripts.py::test_inverse_models_smoke",
     "experiments/lna_first_cut.py": "tests/test_scripts.py::test_lna_first_cut_smoke",
     "experiments/parasitics_effect.py": "tests/test_scripts.py::test_parasitics_effect_smoke",
