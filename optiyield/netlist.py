@@ -132,6 +132,16 @@ def parse_netlist(path: str | Path) -> Netlist:
         text = path.read_text()
     except OSError as exc:
         raise NetlistError(f"{path}: cannot read netlist ({exc.strerror})") from exc
+    return parse_netlist_text(text, path)
+
+
+def parse_netlist_text(text: str, path: str | Path) -> Netlist:
+    """Parse netlist text (a file's contents, or a netlist written by a program such as PySpice).
+
+    ``path`` names the netlist in messages, and relative ``.include``/``.lib`` paths are resolved
+    against its folder. Raises :class:`NetlistError` as :func:`parse_netlist` does.
+    """
+    path = Path(path)
     lines = _logical_lines(text)
     title = text.splitlines()[0].strip() if text.strip() else "* netlist"
     if lines and lines[0][0] == 1 and not title.startswith("*"):

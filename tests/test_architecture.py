@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "optiyield"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("optiyield", "optiyield.__init__", "optiyield.units", "optiyield.errors", "optiyield.registry"),
     ("optiyield.stats", "optiyield.measure", "optiyield.netlist", "optiyield.yield_", "optiyield.parasitics",
-     "optiyield.pdk"),
+     "optiyield.pdk", "optiyield.pyspice_netlist"),
     ("optiyield.sim", "optiyield.execute"),
     ("optiyield.testbench",),
     ("optiyield.spec",),
