@@ -19,12 +19,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("optiyield.sim", "optiyield.execute"),
     ("optiyield.testbench",),
     ("optiyield.spec",),
-    ("optiyield.objective", "optiyield.montecarlo", "optiyield.store", "optiyield.sensitivity", "optiyield.dataset"),
+    ("optiyield.objective", "optiyield.montecarlo", "optiyield.store", "optiyield.sensitivity", "optiyield.dataset",
+     "optiyield.touchstone"),
     ("optiyield.optim",),
     ("optiyield.propose",),
     ("optiyield.run",),
     ("optiyield.report",),
-    ("optiyield.api", "optiyield.cli", "optiyield.__main__"),
+    ("optiyield.dashboard",),
+    ("optiyield.api",),
+    ("optiyield.cli", "optiyield.__main__"),
 )
 
 
