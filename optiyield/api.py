@@ -81,6 +81,8 @@ def load(source: str | os.PathLike[str] | Mapping[str, Any], *, base: str | os.P
         folder = Path(base) if base is not None else Path.cwd()
         data, netlist = _pyspice_objects(dict(source), folder, name)
         return Problem(spec_from_data(data, folder, name, netlist))
+    if not isinstance(source, str | os.PathLike):
+        raise OptionError("source", f"expected a spec file (a path) or a mapping, got {type(source).__name__}")
     if base is not None:
         raise OptionError("base", "is for a spec given as a mapping; a spec file's paths resolve against its folder")
     return Problem(load_spec(Path(source)))
@@ -315,6 +317,16 @@ class Problem:
             result = sensitivity(problem.spec, engine, problem.spec.design_start, design_step)
         return SensitivityResult(problem, result)
 
+    def touchstone(self, path: str | os.PathLike[str], design: Mapping[str, Any] | None = None, *,
+                   at: float | None = None) -> Path:
+        """Write the S-parameters of an RF testbench at the start point (or ``design``) to a Touchstone file
+        (``.s2p``, or ``.s1p`` for a one-port), over its ``.ac`` frequencies; ``at`` picks the sweep value of a
+        sweep testbench. Needs the extra ``rf`` (scikit-rf); docs/touchstone.md says what is exported."""
+        from optiyield.touchstone import write_touchstone
+
+        problem = self.at(design) if design else self
+        return write_touchstone(problem.spec, path, problem.spec.design_start, at=at)
+
     def run(self, out: str | os.PathLike[str] | None = None, *, steps: Sequence[Mapping[str, Any]] | None = None,
             resume: bool = False, fresh: bool = False, workers: int | None = None, cluster: str | None = None,
             progress: Progress = None, on_iteration: Callable[[IterationRecord], None] | None = None,
@@ -364,6 +376,7 @@ class Problem:
             from optiyield.report.files import write_run
 
             write_run(report_, folder)
+            result.write_touchstone()
             if report:
                 result.write_report()
         return result
@@ -524,6 +537,7 @@ class RunResult:
     report_path: Path | None = None
     report_error: str | None = None
     dashboard: Any = None
+    touchstone_path: Path | None = None
 
     @classmethod
     def from_report(cls, problem: Problem, report: RunReport, out: Path) -> RunResult:
@@ -611,6 +625,32 @@ class RunResult:
     def notes(self) -> list[str]:
         """What the run wants the user to know (e.g. stale stored simulations that were re-run)."""
         return list(self.summary.get("notes", []))
+
+    def write_touchstone(self, path: str | os.PathLike[str] | None = None, *, at: float | None = None
+                         ) -> Path | None:
+        """Write the final design's S-parameters (``out/<spec>.s2p`` by default) when the testbench has RF port
+        measures and scikit-rf is installed; a sweep testbench needs ``at``. After a run this is done
+        automatically where it applies; otherwise returns None (a note says why, except for a testbench
+        without RF ports)."""
+        from optiyield.touchstone import TouchstoneError, find_ports, write_touchstone
+
+        spec = self.problem.spec
+        try:
+            find_ports(spec.testbench)
+        except TouchstoneError:
+            return None
+        if spec.testbench.sweep is not None and at is None:
+            self.summary.setdefault("notes", []).append(
+                f"no Touchstone file: the testbench sweeps {spec.testbench.sweep.param}; write one with "
+                "RunResult.write_touchstone(at=VALUE) or `optiyield touchstone SPEC --at final --sweep VALUE`")
+            return None
+        try:
+            self.touchstone_path = write_touchstone(spec, path or self.out / spec.name,
+                                                    self.summary["design_final"], at=at)
+        except TouchstoneError as exc:
+            self.summary.setdefault("notes", []).append(f"no Touchstone file: {exc}")
+            return None
+        return self.touchstone_path
 
     def write_report(self) -> Path | None:
         """(Re)write ``out/report.html``; on a problem, ``report_error`` says why and None is returned (the
