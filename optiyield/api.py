@@ -16,6 +16,7 @@ docs/python-api.md documents every call; tests/test_api.py runs its examples.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -168,6 +169,11 @@ def _engine(spec: Spec, workers: int | None, cluster: str | None):  # noqa: ANN2
     return make_engine(cluster or spec.run.cluster, workers or spec.run.workers)
 
 
+def _engine_for(spec: Spec, workers: int | None, cluster: str | None, given: Any) -> Any:
+    """The engine of a call: the caller's (left open: a null context around it), else a new one closed after."""
+    return contextlib.nullcontext(given) if given is not None else _engine(spec, workers, cluster)
+
+
 class _Bar:
     """``progress=True``: a rich progress bar (terminal or Jupyter), closed when the work ends."""
 
@@ -280,16 +286,19 @@ class Problem:
 
     def monte_carlo(self, samples: int | None = None, *, seed: int | None = None, sampler: str | None = None,
                     design: Mapping[str, Any] | None = None, ci_width: float | None = None,
-                    workers: int | None = None, cluster: str | None = None, progress: Progress = None) -> YieldResult:
+                    workers: int | None = None, cluster: str | None = None, progress: Progress = None,
+                    engine: Any = None) -> YieldResult:
         """Monte Carlo yield at the start point (or at ``design``), with its interval.
 
         Arguments override the spec's run settings: ``samples`` (the maximum with ``ci_width``), ``seed``,
         ``sampler`` (``mc`` or ``sobol``), ``ci_width`` (stop once the interval is narrower), ``workers``
         (parallel ngspice processes), ``cluster`` (``local:N`` or ``tcp://HOST:PORT``). ``progress`` is True
-        (a progress bar) or a function called with each number of finished samples.
+        (a progress bar) or a function called with each number of finished samples. ``engine``: an engine the
+        caller made (:func:`optiyield.execute.make_engine`) and keeps open across calls (e.g. a Dask cluster).
         """
         from optiyield.montecarlo import run_monte_carlo
 
+        given = engine
         if sampler not in (None, "mc", "sobol"):
             raise OptionError("sampler", f"expected mc or sobol, got {sampler!r}")
         if samples is not None and samples < 1:
@@ -297,23 +306,24 @@ class Problem:
         if ci_width is not None and not 0 < ci_width < 1:
             raise OptionError("ci-width", f"expected a width between 0 and 1 (e.g. 0.02), got {ci_width}")
         problem = self.at(design) if design else self
-        engine = _engine(self.spec, workers, cluster)
         total = samples or self.spec.run.samples
-        with engine, _Bar(progress, f"simulating {self.name}", total) as bar:
+        with _engine_for(self.spec, workers, cluster, given) as engine, \
+                _Bar(progress, f"simulating {self.name}", total) as bar:
             result = run_monte_carlo(problem.spec, engine, samples=samples, seed=seed, sampler=sampler,
                                      ci_width=ci_width, progress=bar.callback)
         return YieldResult(problem, result)
 
     def sensitivity(self, design: Mapping[str, Any] | None = None, *, design_step: float = 0.01,
-                    workers: int | None = None, cluster: str | None = None) -> SensitivityResult:
+                    workers: int | None = None, cluster: str | None = None, engine: Any = None) -> SensitivityResult:
         """Which parameters move each spec, at the start point (or ``design``): batched central differences
         (design variables ±``design_step`` of their range, sources of variation ± one sigma or ± tolerance)."""
         from optiyield.sensitivity import sensitivity
 
+        given = engine
         if not 0 < design_step < 1:
             raise OptionError("design_step", f"expected a fraction of the range between 0 and 1, got {design_step}")
         problem = self.at(design) if design else self
-        with _engine(self.spec, workers, cluster) as engine:
+        with _engine_for(self.spec, workers, cluster, given) as engine:
             result = sensitivity(problem.spec, engine, problem.spec.design_start, design_step)
         return SensitivityResult(problem, result)
 
@@ -331,7 +341,8 @@ class Problem:
             resume: bool = False, fresh: bool = False, workers: int | None = None, cluster: str | None = None,
             progress: Progress = None, on_iteration: Callable[[IterationRecord], None] | None = None,
             on_step: Callable[[StepReport], None] | None = None, write: bool = True, report: bool = True,
-            serve: bool | Mapping[str, Any] = False) -> RunResult:
+            serve: bool | Mapping[str, Any] = False, on_serve: Callable[[Any], None] | None = None,
+            engine: Any = None) -> RunResult:
         """Run the spec's ``run.steps`` (or ``steps``) with every evaluation journaled in ``out/store.sqlite``.
 
         ``out`` defaults to ``out/<spec name>``. An existing store needs ``resume=True`` (continue it; finished
@@ -341,10 +352,11 @@ class Problem:
         run_summary.json and the verification outputs, ``report`` the HTML report (``RunResult.report_error``
         says why when it cannot). ``serve=True`` (or a mapping of :func:`optiyield.dashboard.start`
         arguments such as ``{"port": 8051}``) opens the live dashboard while the run goes on
-        (``RunResult.dashboard``).
+        (``RunResult.dashboard``; ``on_serve(dashboard)`` is called once it listens).
         """
         from optiyield.run import STORE_NAME, execute
 
+        given = engine
         problem = self.with_run(steps=list(steps)) if steps is not None else self
         if resume and fresh:
             raise OptionError("resume", "--resume and --fresh exclude each other")
@@ -354,7 +366,7 @@ class Problem:
             raise RunError(f"{store} exists from an earlier run: use --resume to continue it or --fresh to start over")
         if resume and not store.exists():
             raise RunError(f"--resume: no store at {store}")
-        engine = _engine(self.spec, workers, cluster)
+        context = _engine_for(self.spec, workers, cluster, given)
         folder.mkdir(parents=True, exist_ok=True)
         _write_run_info(problem.spec, folder)
         dashboard = None
@@ -362,7 +374,9 @@ class Problem:
             from optiyield.dashboard import start
 
             dashboard = start(folder, problem.spec, **(dict(serve) if isinstance(serve, Mapping) else {}))
-        with engine, _Bar(progress, f"{self.name}: starting", None) as bar:
+            if on_serve is not None:
+                on_serve(dashboard)
+        with context as engine, _Bar(progress, f"{self.name}: starting", None) as bar:
             def iteration(record: IterationRecord) -> None:
                 bar.describe(_describe(record))
                 if on_iteration is not None:

@@ -155,3 +155,57 @@ def test_margins_come_from_the_store(tmp_path):
     for it, record in zip(shown, records, strict=True):
         for label, value in record["margins"].items():
             assert it.margins[label.split(" ")[0]] == pytest.approx(-value, rel=1e-12, abs=1e-15)
+
+
+def test_optiyield_serve_command(tmp_path, browser):
+    """`optiyield serve OUT --port 0` in its own process: it says where it listens (127.0.0.1 by default) and the
+    page there shows the folder's (here: a finished) run as its report."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    problem = oy.load(small_csva_spec(tmp_path)).with_run(samples=20, steps=[{"nominal": "minimax", "max_iter": 2},
+                                                                             {"verify": {"samples": 50}}])
+    problem.run(tmp_path / "out", fresh=True, workers=1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    server = subprocess.Popen([sys.executable, "-m", "optiyield", "serve", str(tmp_path / "out"), "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        line = server.stdout.readline()
+        assert "open http://127.0.0.1:" in line, line
+        url = line.split("open ")[1].split()[0]
+        browser.get(url)
+        page, _ = _wait(browser, lambda p: p["status"] == "finished" and p["report"], timeout=120)
+        assert "2. Specifications" in page["report"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_optiyield_run_serve(tmp_path, browser):
+    """`optiyield run SPEC --serve`: the dashboard is up before the first simulation, follows the run, shows the
+    report once it ends, and keeps serving until interrupted (SIGINT ends it cleanly)."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    server = subprocess.Popen([sys.executable, "-m", "optiyield", "run", str(small_csva_spec(tmp_path)), "--out",
+                               str(tmp_path / "out"), "--serve", "--port", "0", "-j", "1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("live dashboard: http://127.0.0.1:"), line
+        browser.get(line.split(": ", 1)[1].strip())
+        page, _ = _wait(browser, lambda p: p["status"] == "finished" and p["report"], timeout=180)
+        assert "3. Histograms before and after optimization" in page["report"]
+        assert server.poll() is None                      # still serving the report
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        assert "now shows the report" in server.stdout.read()
+    finally:
+        if server.poll() is None:
+            server.kill()

@@ -10,9 +10,11 @@ import pytest
 
 skrf = pytest.importorskip("skrf", reason="Touchstone export needs the extra: pip install -e '.[rf]'")
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, run_cli  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
 
 import optiyield as oy  # noqa: E402
+from optiyield.cli import app  # noqa: E402
 from optiyield.sim.ngspice.deck import render  # noqa: E402
 from optiyield.sim.ngspice.runner import NgspiceRunner  # noqa: E402
 from optiyield.touchstone import Ports, TouchstoneError, find_ports, s_parameters, write_touchstone  # noqa: E402
@@ -78,3 +80,11 @@ def test_a_sweep_testbench_needs_the_sweep_value(tmp_path):
     path = write_touchstone(problem.spec, tmp_path / "vga_state0.s2p", at=0)
     net = skrf.Network(str(path))
     assert net.nports == 2 and np.all(np.isfinite(net.s))
+
+
+def test_cli_writes_a_touchstone_file(tmp_path):
+    out = run_cli("touchstone", ROOT / "specs" / "lna.yaml", "--out", tmp_path)
+    assert (tmp_path / "lna_start.s2p").is_file() and "lna_start.s2p" in out
+    result = CliRunner().invoke(app, ["touchstone", str(ROOT / "specs" / "lna.yaml"), "--out", str(tmp_path),
+                                      "--at", "final"])
+    assert result.exit_code == 2 and "run_summary.json" in result.output
