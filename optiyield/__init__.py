@@ -9,8 +9,6 @@ The Python API (docs/python-api.md)::
 The names below are imported on first use (PEP 562), so ``import optiyield`` stays fast.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False  # not `from typing import …`: typing alone would triple the import time
 
 __version__ = "0.1.0"
@@ -21,13 +19,12 @@ _EXPORTS = {
     "YieldResult": "optiyield.api", "SensitivityResult": "optiyield.api", "RunResult": "optiyield.api",
     "OptionError": "optiyield.api", "RunError": "optiyield.api", "SpecError": "optiyield.api",
     "NgspiceNotFound": "optiyield.api", "ClusterError": "optiyield.api", "StoreMismatch": "optiyield.api",
-    "YieldEstimate": "optiyield.api", "serve": "optiyield.dashboard", "write_touchstone": "optiyield.touchstone",
+    "YieldEstimate": "optiyield.api", "serve": "optiyield.dashboard",
 }
 
-__all__ = [  # noqa: RUF022 - grouped: version, loading, results, errors, then the browser and RF exports
+__all__ = [  # noqa: RUF022 - grouped: version, loading, results, errors, then the dashboard
     "__version__", "load", "open_run", "Problem", "YieldResult", "SensitivityResult", "RunResult", "YieldEstimate",
     "OptionError", "RunError", "SpecError", "NgspiceNotFound", "ClusterError", "StoreMismatch", "serve",
-    "write_touchstone",
 ]
 
 if TYPE_CHECKING:

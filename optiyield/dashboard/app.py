@@ -31,6 +31,7 @@ _LAYOUT = dict(margin=dict(l=60, r=20, t=40, b=40), height=320, template="plotly
                legend=dict(orientation="h", y=-0.2))
 _CSS = {"fontFamily": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "maxWidth": "1200px",
         "margin": "0 auto", "padding": "12px", "color": "#222"}
+_GRAPH = {"displaylogo": False, "displayModeBar": False}  # zoom by dragging, double-click to reset
 _GRID = {"display": "grid", "gridTemplateColumns": "repeat(auto-fit, minmax(520px, 1fr))", "gap": "12px"}
 
 
@@ -186,8 +187,8 @@ def make_app(folder: str | Path, spec: Spec | None = None, poll_ms: int = POLL_M
         html.H2(id="title", children="optiyield · live run"),
         html.Div(id="headline"),
         html.Div(id="live", children=[
-            html.Div(style=_GRID, children=[dcc.Graph(id="yield"), dcc.Graph(id="margins"),
-                                            dcc.Graph(id="design"), dcc.Graph(id="cost")]),
+            html.Div(style=_GRID, children=[dcc.Graph(id=name, config=_GRAPH) for name in
+                                            ("yield", "margins", "design", "cost")]),
             html.Div(style=_GRID, children=[html.Div([html.H4("specs at the current design"), html.Div(id="specs")]),
                                             html.Div([html.H4("failed simulations"), html.Div(id="failures")])]),
         ]),
