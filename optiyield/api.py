@@ -366,16 +366,21 @@ class Problem:
             raise RunError(f"{store} exists from an earlier run: use --resume to continue it or --fresh to start over")
         if resume and not store.exists():
             raise RunError(f"--resume: no store at {store}")
-        context = _engine_for(self.spec, workers, cluster, given)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_run_info(problem.spec, folder)
         dashboard = None
-        if serve:
+        if serve:  # first: a taken port is refused before an engine (perhaps a Dask cluster) starts
             from optiyield.dashboard import start
 
             dashboard = start(folder, problem.spec, **(dict(serve) if isinstance(serve, Mapping) else {}))
-            if on_serve is not None:
-                on_serve(dashboard)
+        try:
+            context = _engine_for(self.spec, workers, cluster, given)
+        except BaseException:
+            if dashboard is not None:
+                dashboard.stop()
+            raise
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_run_info(problem.spec, folder)
+        if dashboard is not None and on_serve is not None:
+            on_serve(dashboard)
         with context as engine, _Bar(progress, f"{self.name}: starting", None) as bar:
             def iteration(record: IterationRecord) -> None:
                 bar.describe(_describe(record))
