@@ -15,14 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	  echo "installing ngspice (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ngspice; }
 	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
-	  echo "installing chromium and chromium-driver (Debian packages; the HTML report test opens the page headless)"; \
+	  echo "installing chromium and chromium-driver (Debian packages; the HTML report and dashboard tests open pages headless)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || { \
 	  echo "installing python3-venv (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,ml]'
+	$(PY) -m pip install -q -e '.[test,ml,pyspice,dashboard,rf]'
 	$(MAKE) --no-print-directory sky130 PY=$(PY)
 	@touch $@
 

@@ -1,23 +1,28 @@
-"""The ``optiyield`` command line: a thin typer app over spec → Monte Carlo → report."""
+"""The ``optiyield`` command line: a thin typer layer over the Python API (:mod:`optiyield.api`).
+
+Each command parses its options, calls the API, prints what came back with rich, and turns the API's
+exceptions into one ``error: …`` line and an exit code (2: bad input, 3: nothing can simulate).
+"""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from optiyield import __version__
-from optiyield.errors import SpecError
+from optiyield.api import ClusterError, NgspiceNotFound, OptionError, Problem, RunError, SpecError, StoreMismatch, load
 from optiyield.safety import MAX_SAMPLES
-from optiyield.sim.ngspice.runner import NgspiceNotFound
 from optiyield.units import format_eng, format_value
 
 app = typer.Typer(
@@ -31,36 +36,32 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _load(spec_path: Path):  # noqa: ANN202 - returns Spec
-    from optiyield.spec import load_spec
-
-    try:
-        return load_spec(spec_path)
-    except SpecError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` to stderr; the caller raises the returned Exit."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
 
 
 @contextmanager
-def _failures(interrupted: str = "interrupted: nothing was saved") -> Iterator[None]:
-    """Turn what can go wrong at run time into one clear message and an exit code, never a traceback:
-    2 for input the user must fix (a spec, an output folder, a store), 3 for simulations that cannot go on
-    (every sample fails, samples keep timing out), 130 for Ctrl-C or SIGTERM (``interrupted`` says what
-    was kept)."""
+def _api_errors(interrupted: str = "interrupted: nothing was saved") -> Iterator[None]:
+    """The API's exceptions as the CLI's error lines and exit codes, never a traceback: 2 for input the
+    user must fix (a spec, an option, an output folder, a store, a measure on a missing node), 3 when
+    nothing can simulate (no ngspice, no cluster, every sample fails, samples keep timing out), 130 for
+    Ctrl-C or SIGTERM (``interrupted`` says what was kept; a run says how many samples its store holds)."""
     from optiyield.outdir import OutputError
-    from optiyield.run import RunError, RunInterrupted
+    from optiyield.run import RunInterrupted
     from optiyield.sim.engine import EverySampleFailed, MeasureSetupError, SimulationAborted
 
     try:
         yield
-    except (SpecError, OutputError, RunError, MeasureSetupError, OSError, *_ml_errors()) as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except (EverySampleFailed, SimulationAborted) as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(3) from None
+    except OptionError as exc:
+        raise _fail(exc.message if exc.message.startswith("--") else f"--{exc.option}: {exc.message}") from None
+    except (SpecError, RunError, StoreMismatch, OutputError, MeasureSetupError, OSError, *_ml_errors()) as exc:
+        raise _fail(str(exc)) from None
+    except (NgspiceNotFound, ClusterError, EverySampleFailed, SimulationAborted) as exc:
+        raise _fail(str(exc), 3) from None
     except RunInterrupted as exc:
-        errors.print(f"{exc}; continue with --resume", highlight=False, soft_wrap=True)
+        errors.print(f"{escape(str(exc))}; continue with --resume", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     except KeyboardInterrupt:
         errors.print(interrupted, highlight=False, soft_wrap=True)
@@ -73,33 +74,37 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _problem(spec_path: Path) -> Problem:
+    """Load a spec through the API; a bad spec is one error line and exit code 2."""
+    with _api_errors():
+        return load(spec_path)
+
+
+def _load(spec_path: Path):  # noqa: ANN202 - returns Spec (for the commands not yet in the API: sweep, train, …)
+    return _problem(spec_path).spec
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"optiyield {__version__}")
         raise typer.Exit()
 
 
+HOST_HELP = ("Address the dashboard listens on (default 127.0.0.1: this machine only). Another address, e.g. "
+             "0.0.0.0, makes it reachable from the network: give it explicitly.")
 CLUSTER_HELP = ("Run the ngspice batches on a Dask cluster: local:N starts N worker processes on this machine, "
                 "tcp://HOST:8786 connects to a running `dask scheduler`; e.g. --cluster local:4 or "
                 "--cluster tcp://10.0.0.5:8786 (default: run.cluster, else this machine).")
 
 
 def _engine(spec, workers: int | None, cluster: str | None):  # noqa: ANN001, ANN202 - Spec → Engine | DaskEngine
-    """The command's engine: --workers/--cluster override the spec's run.workers/run.cluster."""
-    from optiyield.execute import ClusterError, make_engine, parse_cluster
+    """The command's engine (passed to the API, or used directly by sweep and propose): --workers/--cluster
+    override the spec's run.workers/run.cluster; a Dask cluster says how many parallel slots it has."""
+    from optiyield.api import _engine as make
 
     address = cluster or spec.run.cluster
-    if cluster is not None:
-        try:
-            parse_cluster(cluster)
-        except ValueError as exc:
-            errors.print(f"[bold red]error:[/] --cluster: {exc}", highlight=False)
-            raise typer.Exit(2) from None
-    try:
-        engine = make_engine(address, workers or spec.run.workers)
-    except (NgspiceNotFound, ClusterError) as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(3) from None
+    with _api_errors():
+        engine = make(spec, workers, cluster)
     if address is not None:
         console.print(f"Dask cluster {address}: {engine.workers} parallel slots", highlight=False)
     return engine
@@ -109,8 +114,11 @@ def _engine(spec, workers: int | None, cluster: str | None):  # noqa: ANN001, AN
 def main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the LP solvers' logs (cvxpy, HiGHS); "
+                                          "by default they print nothing.")] = False,
 ) -> None:
     """optiyield: Monte Carlo yield, minimax and yield optimization of ngspice testbenches."""
+    logging.getLogger("optiyield.solver").setLevel(logging.DEBUG if verbose else logging.NOTSET)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
 
@@ -121,7 +129,7 @@ def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spe
 
     Example:  optiyield validate specs/csva.yaml
     """
-    spec = _load(spec_path)
+    spec = _problem(spec_path).spec
     tb = spec.testbench
     console.print(f"[green]ok[/] {spec_path}: spec {spec.name!r}, testbench {tb.name!r} "
                   f"({'batched copies' if tb.copies else 'one process per sample'}"
@@ -152,26 +160,25 @@ def yield_command(
 
     Example:  optiyield yield specs/csva.yaml --samples 2000 --seed 7 --out out/csva
     """
-    from optiyield.montecarlo import run_monte_carlo
+    problem = _problem(spec_path)
+    spec = problem.spec
+    if sampler not in (None, "mc", "sobol"):  # before an engine starts (the API checks it too)
+        raise _fail(f"--sampler: expected mc or sobol, got {sampler!r}")
     from optiyield.outdir import prepare
-    from optiyield.report.files import write_outputs
 
-    spec = _load(spec_path)
-    if sampler not in (None, "mc", "sobol"):
-        errors.print(f"[bold red]error:[/] --sampler: expected mc or sobol, got {sampler!r}")
-        raise typer.Exit(2)
     folder = out or Path("out") / spec.name
-    with _failures("interrupted: a Monte Carlo keeps no store, nothing was written"):
-        prepare(folder)  # before simulating: a folder that cannot be written fails now, not after the run
-        engine = _engine(spec, workers, cluster)
-        total = samples or spec.run.samples
-        with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task(f"simulating {spec.name}", total=total)
-            result = run_monte_carlo(spec, engine, samples=samples, seed=seed, sampler=sampler,
-                                     ci_width=ci_width, progress=lambda n: progress.advance(task, n))
-    write_outputs(spec, result, folder)
-    _print_summary(spec, result)
+    with _api_errors():
+        prepare(folder)  # before simulating: a folder that cannot be written fails now, not after the work
+    with _engine(spec, workers, cluster) as engine, Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True) as progress, _api_errors(
+                "interrupted: a Monte Carlo keeps no store, nothing was written"):
+        task = progress.add_task(f"simulating {spec.name}", total=samples or spec.run.samples)
+        mc = problem.monte_carlo(samples, seed=seed, sampler=sampler, ci_width=ci_width, engine=engine,
+                                 progress=lambda n: progress.advance(task, n))
+    with _api_errors():
+        mc.save(folder, report=False)
+    _print_summary(spec, mc.result)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
     _write_report(folder, spec)
 
@@ -186,6 +193,10 @@ def run_command(
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
                                                 help="Parallel ngspice processes (default: one per core).")] = None,
     cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Open the live dashboard while the run goes on "
+                                        "(see `optiyield serve`); it keeps serving the report afterwards.")] = False,
+    host: Annotated[str, typer.Option("--host", help=HOST_HELP)] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port of the dashboard.")] = 8050,
 ) -> None:
     """Run the spec's optimization steps (run.steps), e.g. minimax → yield → verify.
 
@@ -193,47 +204,68 @@ def run_command(
     Prints the start and final yield with intervals, per-spec yields of the verification sample and the
     simulations used; writes run_summary.json and the verification outputs to OUT.
 
-    Example:  optiyield run specs/csva.yaml --out out/csva-run
-    """
-    from optiyield.report.files import write_run
-    from optiyield.run import execute
+    With --serve, a local web page follows the run (yield, margins, design, cost, failures) and becomes
+    the report when it ends.
 
-    spec = _load(spec_path)
-    if resume and fresh:
-        errors.print("[bold red]error:[/] --resume and --fresh exclude each other")
-        raise typer.Exit(2)
-    engine = _engine(spec, workers, cluster)
+    Example:  optiyield run specs/csva.yaml --out out/csva-run --serve
+    """
+    problem = _problem(spec_path)
+    spec = problem.spec
     folder = out or Path("out") / spec.name
-    with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                          TextColumn("{task.completed} samples"), TimeElapsedColumn(), console=console,
-                          transient=True) as progress:
+    if resume and fresh:  # before an engine starts (the API checks it too)
+        raise _fail("--resume and --fresh exclude each other")
+    serving = {"host": host, "port": port} if serve else False
+    with _engine(spec, workers, cluster) as engine, Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed} samples"),
+            TimeElapsedColumn(), console=console, transient=True) as progress:
         task = progress.add_task(f"{spec.name}: starting", total=None)
 
         def on_iteration(record) -> None:  # noqa: ANN001 - IterationRecord
-            if record.yield_estimate is not None:
-                text = f"{record.phase} · it {record.iteration} · yield {record.yield_estimate.value * 100:.1f} %"
-            elif record.objective is not None:
-                text = f"{record.phase} · it {record.iteration} · objective {record.objective:.4g}"
-            else:
-                text = record.phase
-            progress.update(task, description=text)
+            from optiyield.api import _describe
 
-        def on_step(step) -> None:  # noqa: ANN001
+            progress.update(task, description=_describe(record))
+
+        def on_step(step) -> None:  # noqa: ANN001 - StepReport
             progress.console.print(f"[green]✓[/] {step.label}: {step.cost.simulations} simulations "
                                    f"({step.cost.cached} from the store), {step.cost.wall_seconds:.1f} s",
                                    highlight=False)
 
-        with _failures():
-            report = execute(spec, folder, engine, resume=resume, fresh=fresh,
-                             progress=lambda n: progress.advance(task, n), on_iteration=on_iteration,
-                             on_step=on_step)
-    with _failures():
-        write_run(report, folder)
-    for note in report.notes:
+        with _api_errors(), _dashboard_errors():
+            result = problem.run(folder, resume=resume, fresh=fresh, engine=engine,
+                                 progress=lambda n: progress.advance(task, n), on_iteration=on_iteration,
+                                 on_step=on_step, serve=serving, on_serve=_announce)
+    for note in result.notes:
         errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    _print_run_summary(report)
+    _print_run_summary(result.report)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
-    _write_report(folder, spec)
+    if result.touchstone_path is not None:
+        console.print(f"S-parameters of the final design: [bold]{result.touchstone_path}[/]", highlight=False)
+    if result.report_path is not None:
+        console.print(f"report: [bold]{result.report_path}[/]", highlight=False)
+    else:
+        errors.print(f"[yellow]warning:[/] report not written: {result.report_error} (retry with: optiyield report "
+                     f"{folder})", highlight=False)
+    if result.dashboard is not None:
+        console.print(f"the dashboard at {result.dashboard.url} now shows the report; Ctrl-C to stop serving",
+                      highlight=False)
+        try:
+            result.dashboard.thread.join()
+        except KeyboardInterrupt:
+            result.dashboard.stop()
+
+
+def _announce(dashboard: Any) -> None:
+    console.print(f"live dashboard: [bold]{dashboard.url}[/]", highlight=False)
+
+
+@contextmanager
+def _dashboard_errors() -> Iterator[None]:
+    from optiyield.dashboard import DashboardUnavailable
+
+    try:
+        yield
+    except DashboardUnavailable as exc:
+        raise _fail(str(exc)) from None
 
 
 def _print_run_summary(report) -> None:  # noqa: ANN001
@@ -318,7 +350,6 @@ def sweep_command(
     Example:  optiyield sweep specs/csva.yaml --n 4096 --method sobol --out data/csva.parquet
     """
     from optiyield.dataset import design_plan, sweep_dataset
-    from optiyield.outdir import prepare
 
     spec = _load(spec_path)
     if method not in ("sobol", "lhs", "grid"):
@@ -326,17 +357,16 @@ def sweep_command(
         raise typer.Exit(2)
     plan = design_plan(spec, n, method, seed)  # type: ignore[arg-type]
     target = out or Path("data") / f"{spec.name}.parquet"
-    with _failures("interrupted: the chunks already saved are kept; the same command continues the sweep"):
-        prepare(target.parent)
-        engine = _engine(spec, workers, cluster)
-        with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task(f"sweeping {spec.name}", total=len(plan))
-            try:
-                result = sweep_dataset(spec, plan, engine, target, chunk, lambda k: progress.advance(task, k))
-            except ValueError as exc:
-                errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-                raise typer.Exit(2) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    engine = _engine(spec, workers, cluster)
+    with engine, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"sweeping {spec.name}", total=len(plan))
+        try:
+            result = sweep_dataset(spec, plan, engine, target, chunk, lambda k: progress.advance(task, k))
+        except ValueError as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
     failed = int((result.table["status"] == "failed").sum()) if "status" in result.table else 0
     console.print(f"{len(result.table)} points ({method}) → [bold]{target}[/]: {failed} failed, "
                   f"{result.simulated_chunks} chunks simulated, {result.reused_chunks} reused from an earlier run",
@@ -425,11 +455,14 @@ def propose_command(
 
     spec = _load(spec_path)
     engine = _engine(spec, workers, None)
-    with _failures():
+    try:
         trained = load_inverse(model, spec)
         with engine:
             evaluator = Evaluator(spec, engine)
             proposal = propose_start(ModelProposer(trained), spec, evaluator, candidates, seed)
+    except _ml_errors() as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     table = Table("#", *evaluator.names, *spec.file.specs, "minimax error")
     for k, x in enumerate(proposal.designs):
         marker = " ✓" if proposal.error[k] <= 0 else ""
@@ -463,10 +496,8 @@ def sensitivity_command(
     """
     import json
 
-    from optiyield.outdir import prepare
-    from optiyield.sensitivity import sensitivity
-
-    spec = _load(spec_path)
+    problem = _problem(spec_path)
+    spec = problem.spec
     folder = out or Path("out") / spec.name
     design = None
     if at == "final":
@@ -478,11 +509,11 @@ def sensitivity_command(
     elif at != "start":
         errors.print(f"[bold red]error:[/] --at: expected start or final, got {at!r}")
         raise typer.Exit(2)
-    with _failures():
-        prepare(folder)
-        with _engine(spec, None, cluster) as engine:
-            result = sensitivity(spec, engine, design)
-    (folder / "sensitivity.json").write_text(json.dumps(result, indent=2) + "\n")
+    with _engine(spec, None, cluster) as engine, _api_errors():
+        sens = problem.sensitivity(design, engine=engine)
+    with _api_errors():
+        sens.save(folder)
+    result = sens.raw
     for measure, entries in result["spec"].items():
         unit = spec.testbench.unit(measure)
         table = Table(title=f"{measure}: nominal {format_value(result['nominal'][measure], unit)} "
@@ -533,6 +564,81 @@ def report_command(
         errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"report: [bold]{path}[/]", highlight=False)
+
+
+@app.command("serve")
+def serve_command(
+    folder: Annotated[Path, typer.Argument(metavar="OUT", help="Output folder of a running or finished "
+                                           "`optiyield run`.")],
+    spec_path: Annotated[Path | None, typer.Option("--spec", help="Spec YAML file (default: the one the run "
+                                                   "names in OUT/run_info.json or run_summary.json).")] = None,
+    host: Annotated[str, typer.Option("--host", help=HOST_HELP)] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free port).")] = 8050,
+) -> None:
+    """Serve a live web page that follows a run from its folder, until Ctrl-C.
+
+    The page shows the yield with its interval per iteration, each spec's margin, the current design against
+    its bounds, the cost per step and failed simulations, and updates while the run goes on; when the run
+    ends it becomes the full report. It only reads OUT (never simulates) and needs no network: the chart
+    library is served from the installed package. Needs the extra: pip install 'optiyield[dashboard]'.
+
+    Example:  optiyield serve out/csva   (then open http://127.0.0.1:8050/)
+    """
+    from optiyield.dashboard import serve
+
+    spec = _problem(spec_path).spec if spec_path is not None else None
+    if not folder.is_dir():
+        raise _fail(f"{folder}: no such folder (start the run first, e.g. optiyield run SPEC --out {folder})")
+
+    def ready(url: str) -> None:
+        console.print(f"following {folder}: open [bold]{url}[/] (Ctrl-C to stop)", highlight=False)
+
+    with _dashboard_errors():
+        try:
+            serve(folder, spec, host=host, port=port, ready=ready)
+        except KeyboardInterrupt:
+            return
+
+
+@app.command("touchstone")
+def touchstone_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file of an RF testbench.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    at: Annotated[str, typer.Option("--at", help="Design point: start, or final (design_final of "
+                                    "OUT/run_summary.json).")] = "start",
+    sweep: Annotated[float | None, typer.Option("--sweep", help="The sweep value to export, for a testbench "
+                                                "with a sweep (e.g. a VGA's gain state).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="File name without suffix (default: the spec's "
+                                             "name and the design point).")] = None,
+) -> None:
+    """Write the S-parameters of an RF testbench at a design to a Touchstone file (.s2p, or .s1p).
+
+    The ports are those of the testbench's RF measures (port 1: the ac source behind z0; port 2: the load
+    zl); every frequency of its .ac sweep is written. S11/S21 come from the testbench's .ac run, S12/S22
+    from a second run driving port 2 (docs/touchstone.md). Needs the extra: pip install 'optiyield[rf]'.
+
+    Example:  optiyield touchstone specs/lna.yaml --at final --out out/lna
+    """
+    import json
+
+    from optiyield.touchstone import TouchstoneError
+
+    problem = _problem(spec_path)
+    folder = out or Path("out") / problem.name
+    design = None
+    if at == "final":
+        summary = folder / "run_summary.json"
+        if not summary.exists():
+            raise _fail(f"--at final: no {summary} (run `optiyield run` first)")
+        design = json.loads(summary.read_text())["design_final"]
+    elif at != "start":
+        raise _fail(f"--at: expected start or final, got {at!r}")
+    try:
+        with _api_errors():
+            path = problem.touchstone(folder / (name or f"{problem.name}_{at}"), design, at=sweep)
+    except TouchstoneError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"S-parameters at the {at} design: [bold]{path}[/]", highlight=False)
 
 
 @app.command("fit-parasitics")

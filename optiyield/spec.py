@@ -9,6 +9,7 @@ See docs/spec-format.md for the full format.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,7 +27,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from optiyield import safety
-from optiyield.errors import SpecError, load_validated
+from optiyield.errors import SpecError, from_validation_error, load_validated
+from optiyield.netlist import Netlist
 from optiyield.registry import STEPS, RegistryError, StepMethod, StepOptions
 from optiyield.stats.variation import Draw, StatisticalModel, VariationError
 from optiyield.testbench import Testbench, TestbenchFile, build_testbench, load_testbench
@@ -321,8 +323,12 @@ class SpecFile(_Frozen):
 class Spec:
     """A validated design problem: the spec file, its loaded testbench and statistical model."""
 
-    def __init__(self, file: SpecFile, testbench: Testbench, model: StatisticalModel, path: Path | None) -> None:
+    def __init__(self, file: SpecFile, testbench: Testbench, model: StatisticalModel, path: Path | None,
+                 base: Path | None = None) -> None:
         self.file, self.testbench, self.model, self.path = file, testbench, model, path
+        #: The folder relative paths of the spec resolve against (the spec file's folder, or the ``base`` a spec
+        #: given as a mapping was loaded with); None: the working directory.
+        self.base = base if base is not None else (path.parent if path is not None else None)
 
     @property
     def name(self) -> str:
@@ -376,19 +382,73 @@ class Spec:
 def load_spec(path: str | Path) -> Spec:
     """Load and validate a spec file and its testbench; raises :class:`SpecError` on any problem."""
     path = Path(path)
-    file = load_validated(path, SpecFile)
-    base = path.parent
+    return build_spec(load_validated(path, SpecFile), path.parent, path, path=path)
+
+
+def spec_from_data(data: dict[str, Any], base: str | Path = ".", source: str = "<spec>",
+                   netlist: Netlist | None = None) -> Spec:
+    """Validate a spec given as a mapping (the content of a spec file) and load its testbench.
+
+    Relative paths (the testbench file, an inline testbench's netlist or PySpice builder, model files of
+    run steps) resolve against ``base``; ``source`` names the spec in error messages
+    (``<spec>: design.W.start: …``). ``netlist`` replaces an inline testbench's netlist (a PySpice
+    ``Circuit`` given as an object). Raises :class:`SpecError` as :func:`load_spec` does.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(source, "", f"expected a mapping of keys at the top level, got {type(data).__name__}")
+    try:
+        file = SpecFile.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(source, exc) from None
+    return build_spec(file, Path(base), source, netlist=netlist)
+
+
+def build_spec(file: SpecFile, base: Path, source: str | Path, *, path: Path | None = None,
+               netlist: Netlist | None = None) -> Spec:
+    """Load the testbench of a validated spec (relative to ``base``) and cross-check the two."""
     if isinstance(file.testbench, str):
         testbench_path = base / file.testbench
         if not testbench_path.is_file():
-            raise SpecError(path, "testbench", f"testbench file {file.testbench!r} not found")
+            raise SpecError(source, "testbench", f"testbench file {file.testbench!r} not found")
         testbench = load_testbench(testbench_path)
     else:
-        testbench = build_testbench(file.testbench, base, path)
-    return Spec(file, testbench, _check(file, testbench, path), path)
+        testbench = build_testbench(file.testbench, base, source, netlist)
+    return Spec(file, testbench, _check(file, testbench, source, base), path, base)
 
 
-def _check(file: SpecFile, testbench: Testbench, path: Path) -> StatisticalModel:
+def revise(spec: Spec, *, start: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None) -> Spec:
+    """A copy of ``spec`` with some design start values (name → value, engineering strings allowed) and/or
+    run settings (``seed``, ``samples``, ``steps``, …) replaced, validated as in a spec file; the testbench
+    is not reloaded. Raises :class:`SpecError` naming the key (``design.W.start``, ``run.steps[0]…``)."""
+    source = spec.path if spec.path is not None else "<spec>"
+    file = spec.file
+    update: dict[str, Any] = {}
+    if start:
+        design = dict(file.design)
+        for name, value in start.items():
+            if name not in design:
+                raise SpecError(source, f"design.{name}",
+                                f"not a design variable (the design variables: {', '.join(design) or 'none'})")
+            try:
+                design[name] = DesignVariable.model_validate({**design[name].model_dump(), "start": value})
+            except ValidationError as exc:
+                error = from_validation_error(source, exc)
+                raise SpecError(source, f"design.{name}" + (f".{error.path}" if error.path else ""),
+                                error.message) from None
+        update["design"] = design
+    if run:
+        current = {key: getattr(file.run, key) for key in RunSettings.model_fields}
+        try:
+            update["run"] = RunSettings.model_validate({**current, **run})
+        except ValidationError as exc:
+            error = from_validation_error(source, exc)
+            raise SpecError(source, "run" + (f".{error.path}" if error.path else ""), error.message) from None
+    file = file.model_copy(update=update)
+    base = spec.base if spec.base is not None else Path.cwd()
+    return Spec(file, spec.testbench, _check(file, spec.testbench, source, base), spec.path, spec.base)
+
+
+def _check(file: SpecFile, testbench: Testbench, path: Path | str, base: Path) -> StatisticalModel:
     """Cross-checks between spec and testbench; returns the statistical model."""
     netlist_name = testbench.netlist.path.name
     for name, var in file.design.items():
@@ -431,7 +491,7 @@ def _check(file: SpecFile, testbench: Testbench, path: Path) -> StatisticalModel
                                 f"{name!r} is not a design variable ({', '.join(file.design) or 'none'})")
     for index, step in enumerate(file.run.steps):
         nested = STEPS.method(step.kind, step.method).nested
-        for option, message in step.options.check(file, path.parent):
+        for option, message in step.options.check(file, base):
             where = ".".join(part for part in (f"run.steps[{index}]", step.kind if nested else "", option) if part)
             raise SpecError(path, where, message)
     measures = testbench.measure_names

@@ -173,6 +173,12 @@ class Store:
         rows = self._db.execute("SELECT iteration, record FROM journal WHERE step = ? ORDER BY id", (step,)).fetchall()
         return [{"iteration": i, **json.loads(r)} for i, r in rows]
 
+    def journal_times(self) -> tuple[float, float] | None:
+        """When the first and the last journal record were written (s since the epoch), or None for an empty
+        journal. A run clears the journal when it starts, so the first time is when the current run began."""
+        first, last = self._db.execute("SELECT MIN(created), MAX(created) FROM journal").fetchone()
+        return None if first is None else (float(first), float(last))
+
     def clear_journal(self) -> None:
         """Drop journal records (a resumed run writes them again); evaluations stay."""
         self._db.execute("DELETE FROM journal")

@@ -17,6 +17,8 @@ A ``testbench.yaml`` next to the netlist::
     compat: hsa                       # ngspice compatibility mode (set ngbehavior=hsa in the spinit), e.g. for sky130
     pdk: {name: sky130, section: tt}  # a PDK's model library (optiyield/pdk), .lib-included before the netlist
 
+Instead of ``netlist:``, ``pyspice: bench.py:build`` names a Python function that returns a PySpice ``Circuit``;
+PySpice writes the netlist text and the engine runs it like a file (:mod:`optiyield.pyspice_netlist`).
 Every ``.meas`` line of the netlist is also a measure under its own name.
 """
 
@@ -166,7 +168,8 @@ class TestbenchFile(BaseModel):
 
     name: str
     description: str = ""
-    netlist: str
+    netlist: str | None = None
+    pyspice: str | None = None  # FILE.py:NAME, a function returning a PySpice Circuit (optiyield/pyspice_netlist.py)
     models: tuple[str, ...] = ()
     analyses: tuple[str, ...] = ()
     measures: dict[str, MeasureDef] = {}
@@ -205,6 +208,13 @@ class TestbenchFile(BaseModel):
     @classmethod
     def _device_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(safety.device_name(name) for name in value)
+
+    @model_validator(mode="after")
+    def _one_netlist(self) -> TestbenchFile:
+        if (self.netlist is None) == (self.pyspice is None):
+            raise ValueError("give exactly one of `netlist` (an ngspice netlist file) or `pyspice` (FILE.py:NAME, a "
+                             "function returning a PySpice Circuit)")
+        return self
 
     @field_validator("pdk", mode="before")
     @classmethod
@@ -446,12 +456,14 @@ def load_testbench(path: str | Path) -> Testbench:
     return build_testbench(load_validated(path, TestbenchFile), path.parent, path)
 
 
-def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbench:
-    """Resolve a validated testbench description against ``base`` (the folder of its file)."""
-    try:
-        netlist = parse_netlist(base / spec.netlist)
-    except NetlistError as exc:
-        raise SpecError(file, "netlist", str(exc)) from None
+def build_testbench(spec: TestbenchFile, base: Path, file: Path | str, netlist: Netlist | None = None) -> Testbench:
+    """Resolve a validated testbench description against ``base`` (the folder of its file).
+
+    ``netlist`` replaces the netlist the description names (the Python API passes the netlist of a PySpice
+    ``Circuit`` object this way); otherwise it is read from ``netlist:`` or written by ``pyspice:``.
+    """
+    if netlist is None:
+        netlist = _read_netlist(spec, base, file)
     if spec.models or spec.analyses:
         models = tuple(f'.include "{(base / m).resolve()}"' for m in spec.models)
         for index, model in enumerate(spec.models):
@@ -530,6 +542,21 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str) -> Testbe
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
                      source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
                      parasitics=parasitics, compat=compat, pdk=pdk)
+
+
+def _read_netlist(spec: TestbenchFile, base: Path, file: Path | str) -> Netlist:
+    """The netlist a testbench names: a file (``netlist:``) or a PySpice builder (``pyspice:``)."""
+    if spec.pyspice is not None:
+        from optiyield.pyspice_netlist import PySpiceError, pyspice_netlist
+
+        try:
+            return pyspice_netlist(spec.pyspice, base)
+        except PySpiceError as exc:
+            raise SpecError(file, "pyspice", str(exc)) from None
+    try:
+        return parse_netlist(base / (spec.netlist or ""))
+    except NetlistError as exc:
+        raise SpecError(file, "netlist", str(exc)) from None
 
 
 def _pdk_library(ref: PdkRef, file: Path | str) -> tuple[Library, str]:

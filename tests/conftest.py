@@ -1,10 +1,14 @@
-"""Shared test helpers."""
+"""Shared test helpers and fixtures (a real headless Chromium for the HTML pages)."""
 
 import importlib.util
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from optiyield.cli import app
@@ -55,3 +59,50 @@ def require_ml() -> None:
     """Skip the calling test or fixture when the ``[ml]`` extra is absent (see :data:`needs_ml`)."""
     if ML_MISSING:
         pytest.skip(ML_REASON)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1200,900")
+
+
+def small_csva_spec(folder: Path) -> Path:
+    """specs/csva.yaml with fewer outcomes and iterations: a real run in a few seconds."""
+    spec = yaml.safe_load((ROOT / "specs" / "csva.yaml").read_text())
+    spec["name"] = "csva_small"
+    spec["testbench"] = str(ROOT / "circuits" / "csva" / "testbench.yaml")
+    spec["run"] = {"seed": 1, "samples": 60, "sampler": "sobol", "steps": [
+        {"nominal": "minimax", "max_iter": 5},
+        {"yield": "l1", "gradient": "igat", "max_iter": 3, "phases": 1},
+        {"verify": {"samples": 300}}]}
+    path = folder / "csva_small.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian Chromium driven by selenium; fails (never skips) when it is not installed."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found: the report test needs Debian's chromium and chromium-driver "
+                    "(`make setup`, or `apt-get install chromium chromium-driver`)", pytrace=False)
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is not installed: pip install -e '.[test]'", pytrace=False)
+    profile = tempfile.mkdtemp(prefix="optiyield-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+

@@ -15,17 +15,19 @@ PACKAGE = Path(__file__).resolve().parents[1] / "optiyield"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("optiyield", "optiyield.units", "optiyield.errors", "optiyield.registry", "optiyield.safety"),
     ("optiyield.stats", "optiyield.measure", "optiyield.netlist", "optiyield.yield_", "optiyield.parasitics",
-     "optiyield.pdk"),
+     "optiyield.pdk", "optiyield.pyspice_netlist"),
     ("optiyield.sim", "optiyield.execute"),
     ("optiyield.testbench",),
     ("optiyield.spec",),
     ("optiyield.objective", "optiyield.montecarlo", "optiyield.store", "optiyield.sensitivity", "optiyield.dataset",
-     "optiyield.outdir"),
+     "optiyield.outdir", "optiyield.touchstone"),
     ("optiyield.optim", "optiyield.reliability"),
     ("optiyield.propose",),
     ("optiyield.run",),
     ("optiyield.report",),
-    ("optiyield.api", "optiyield.cli", "optiyield.__main__"),
+    ("optiyield.dashboard",),
+    ("optiyield.api",),
+    ("optiyield.cli", "optiyield.__main__"),
 )
 
 

@@ -114,7 +114,16 @@ def parse_netlist(path: str | Path) -> Netlist:
     is a :class:`NetlistError` naming the file and line.
     """
     path = Path(path)
-    text = read_source(path).text
+    return parse_netlist_text(read_source(path).text, path)
+
+
+def parse_netlist_text(text: str, path: str | Path) -> Netlist:
+    """Parse netlist text (a file's contents, or a netlist written by a program such as PySpice).
+
+    ``path`` names the netlist in messages, and relative ``.include``/``.lib`` paths are resolved
+    against its folder. Raises :class:`NetlistError` as :func:`parse_netlist` does.
+    """
+    path = Path(path)
     lines = logical_lines(text)
     title = text.splitlines()[0].strip() if text.strip() else "* netlist"
     if lines and lines[0][0] == 1 and not title.startswith("*"):

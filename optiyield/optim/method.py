@@ -37,4 +37,4 @@ class Problem:
     @property
     def folder(self) -> Path:
         """The spec file's folder, against which files a step names (models) are resolved."""
-        return self.spec.path.parent if self.spec.path is not None else Path.cwd()
+        return self.spec.base if self.spec.base is not None else Path.cwd()

@@ -9,6 +9,10 @@ predicted and actual decrease (ρ < 0.25) and grows after good agreement at the 
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,11 +40,53 @@ class TrustRegionModel(Protocol):
         ...
 
 
+#: The LP solvers' own logs: at DEBUG level (``optiyield -v``, or ``logging.getLogger("optiyield.solver")
+#: .setLevel("DEBUG")``) cvxpy and HiGHS print their logs; otherwise they print nothing.
+SOLVER_LOG = logging.getLogger("optiyield.solver")
+_BANNER = threading.Lock()
+_banner_spent = False
+
+
+def quiet_highs_banner() -> None:
+    """Keep HiGHS's copyright banner out of the user's terminal.
+
+    HiGHS (highspy 1.16) writes "Running HiGHS … Copyright …" to the process's standard output (file
+    descriptor 1, below Python's ``sys.stdout``) from the constructor of the *first* ``Highs`` object of a
+    process, before any option such as ``output_flag`` or ``log_to_console`` can be set; cvxpy's
+    ``verbose=False`` (its default) silences only what comes later. So the first ``Highs`` object is made
+    here, once, with descriptor 1 pointed at /dev/null; every later one is silent with cvxpy's defaults.
+    """
+    global _banner_spent
+    with _BANNER:
+        if _banner_spent:
+            return
+        _banner_spent = True
+        try:
+            import highspy
+        except ImportError:  # cvxpy without HiGHS: nothing prints a banner
+            return
+        sys.stdout.flush()
+        saved = os.dup(1)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(null)
+
+
 def solve_lp(problem: cp.Problem) -> None:
-    """Solve an LP with HiGHS, falling back to Clarabel; raises RuntimeError if neither succeeds."""
+    """Solve an LP with HiGHS, falling back to Clarabel; raises RuntimeError if neither succeeds.
+
+    Quiet unless :data:`SOLVER_LOG` is enabled for DEBUG, when cvxpy and the solver print their logs."""
+    verbose = SOLVER_LOG.isEnabledFor(logging.DEBUG)
+    if not verbose:
+        quiet_highs_banner()
     for solver in ("HIGHS", "CLARABEL"):
         try:
-            problem.solve(solver=solver)
+            problem.solve(solver=solver, verbose=verbose)
         except (cp.error.SolverError, ValueError):
             continue
         if problem.status in ("optimal", "optimal_inaccurate"):
