@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from optiyield.optim.evaluator import Evaluator
 from optiyield.report.html import reason_kind
 from optiyield.run import STORE_NAME, optimization_outcomes
 from optiyield.sim.engine import FAILED
+from optiyield.sim.ngspice.runner import process_alive
 from optiyield.spec import Spec, load_spec
 from optiyield.store import Store
 
@@ -116,15 +116,7 @@ def _number(value: Any) -> float | None:
 
 def _alive(pid: Any) -> bool | None:
     """Whether a process id on this machine is alive (None when unknown)."""
-    if not isinstance(pid, int):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid) if isinstance(pid, int) else None
 
 
 class FolderReader:

@@ -116,14 +116,15 @@ def remove_stale_folders(*roots: Path) -> int:
             continue
         for folder in entries:
             parts = folder.name.split("-")
-            if len(parts) < 4 or not parts[2].isdigit() or _alive(int(parts[2])):
+            if len(parts) < 4 or not parts[2].isdigit() or process_alive(int(parts[2])):
                 continue
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process id names a live process on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
