@@ -164,7 +164,8 @@ def execute(spec: Spec, out: str | Path, engine: Backend, *, resume: bool = Fals
         try:
             report = _execute(spec, out, evaluator, store, on_iteration, on_step)
         except KeyboardInterrupt:
-            raise RunInterrupted(store.path, store.evaluations, evaluator.meter.simulations) from None
+            stored = store.close()  # no engine thread writes after this: the count is what --resume finds
+            raise RunInterrupted(store.path, stored, evaluator.meter.simulations) from None
         finally:
             store.close()
     report.cost = span.cost

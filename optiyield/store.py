@@ -80,6 +80,7 @@ class Store:
             self._db = sqlite3.connect(self.path, check_same_thread=False)
             self._db.executescript(SCHEMA)
         self._lock = threading.Lock()  # samples are saved from the engine's threads as they finish
+        self._closed, self._count = False, 0
         self.fingerprint = fingerprint
         self._prefix = hashlib.sha1(fingerprint.encode()).digest()
         stored = self.meta
@@ -155,6 +156,8 @@ class Store:
             records.append((key, np.asarray(rows[i], dtype="<f8").tobytes(), json.dumps(measures),
                             str(status[i]), str(reason[i]), now))
         with self._lock:
+            if self._closed:  # an engine thread finishing after an interrupt closed the store
+                return
             self._db.executemany("INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?, ?)", records)
             self._db.commit()
 
@@ -189,6 +192,13 @@ class Store:
         """Number of stored samples."""
         return int(self._db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
 
-    def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+    def close(self) -> int:
+        """Close the database (waiting for a save in progress; later saves are dropped); returns the number
+        of stored samples at that moment."""
+        with self._lock:
+            if self._closed:
+                return self._count
+            self._count = self.evaluations
+            self._closed = True
+            self._db.close()
+            return self._count

@@ -199,13 +199,17 @@ def test_optiyield_run_serve(tmp_path, browser):
     try:
         line = server.stdout.readline()
         assert line.startswith("live dashboard: http://127.0.0.1:"), line
+        rest: list[str] = []  # drain the output meanwhile: a full pipe would block the run
+        drain = threading.Thread(target=lambda: rest.extend(server.stdout), daemon=True)
+        drain.start()
         browser.get(line.split(": ", 1)[1].strip())
         page, _ = _wait(browser, lambda p: p["status"] == "finished" and p["report"], timeout=180)
         assert "3. Histograms before and after optimization" in page["report"]
         assert server.poll() is None                      # still serving the report
         server.send_signal(signal.SIGINT)
-        assert server.wait(timeout=30) == 0
-        assert "now shows the report" in server.stdout.read()
+        assert server.wait(timeout=120) == 0
+        drain.join(timeout=30)
+        assert "now shows the report" in "".join(rest)
     finally:
         if server.poll() is None:
             server.kill()
