@@ -61,6 +61,7 @@ def mixture_importance_sampling(state: LimitState, centres: Sequence[np.ndarray]
     rng = np.random.default_rng(seed)
     start = state.evaluations
     values: list[np.ndarray] = []
+    per_bound: list[np.ndarray] = []
     failures = 0
     done = 0
     z = float(ndtri(0.5 + confidence / 2))
@@ -68,9 +69,12 @@ def mixture_importance_sampling(state: LimitState, centres: Sequence[np.ndarray]
         size = min(batch, samples - done)
         comp = rng.choice(len(mus), size=size, p=pis)
         u = mus[comp] + rng.standard_normal((size, d))
-        fail = failing(state.margins(u))
+        m = state.margins(u)
+        fail = failing(m)
         failures += int(fail.sum())
-        values.append(np.where(fail, np.exp(_log_weights(u, mus, log_pi)), 0.0))
+        w = np.exp(_log_weights(u, mus, log_pi))
+        values.append(np.where(fail, w, 0.0))
+        per_bound.append(np.where(~(m >= 0.0), w[:, None], 0.0))
         done += size
         if target_cv > 0 and failures >= min_failures:
             x = np.concatenate(values)
@@ -81,9 +85,24 @@ def mixture_importance_sampling(state: LimitState, centres: Sequence[np.ndarray]
     p = float(x.mean())
     se = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("inf")
     details = {"failures": failures, "is_samples": len(x), "cv": se / p if p > 0 else float("inf"),
-               "components": len(mus), "defensive": defensive}
+               "components": len(mus), "defensive": defensive,
+               "per_bound": _per_bound(state.labels, np.concatenate(per_bound), z)}
     return FailureEstimate("is", p, max(p - z * se, 0.0), p + z * se, state.evaluations - start, confidence,
                            details)
+
+
+def _per_bound(labels: Sequence[str], weighted: np.ndarray, z: float) -> dict[str, dict[str, float]]:
+    """Failure probability of each bound alone (its margin < 0 or NaN), with its normal interval, from the
+    weighted indicators (N, B) of the same sample."""
+    out = {}
+    n = weighted.shape[0]
+    for j, label in enumerate(labels):
+        x = weighted[:, j]
+        p = float(x.mean())
+        se = float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+        out[label] = {"probability": p, "low": max(p - z * se, 0.0), "high": p + z * se,
+                      "sigma": float(-ndtri(p)) if 0 < p < 1 else (float("inf") if p == 0 else float("-inf"))}
+    return out
 
 
 def _distinct(points: list[WorstCase], radius: float = 0.25) -> list[WorstCase]:
