@@ -264,7 +264,8 @@ def control_text(found: Sequence[Corner], spec_name: str = "") -> str:
     analysis) to ``<name>.raw``: put your own ``print``/``meas``/``setplot`` lines there for other plots."""
     lines = [f"* optiyield statistical corners{f' of {spec_name}' if spec_name else ''} for ngspice: put this",
              "* .control block in the netlist (ngspice has no .alter). `write` saves the current plot (the",
-             "* last analysis ngspice ran); add print/meas/setplot lines after each run for the others.",
+             "* last analysis ngspice ran); add print/meas/setplot lines after each run for the others. It ends",
+             "* with quit, so that `ngspice -b` does not run the deck's analyses once more after it.",
              ".control"]
     for c in found:
         if not c.has_point:
@@ -272,7 +273,7 @@ def control_text(found: Sequence[Corner], spec_name: str = "") -> str:
         lines.append(f"* {c.label}: beta = {c.beta:.4f}")
         lines += [f"alterparam {name}={_number(value)}" for name, value in c.values.items()]
         lines += ["reset", "run", f"write {c.name}.raw"]
-    lines.append(".endc")
+    lines += ["quit", ".endc"]
     return _ascii("\n".join(lines)) + "\n"
 
 
