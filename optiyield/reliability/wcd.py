@@ -215,12 +215,17 @@ def _iterate(state: LimitState, searches: list[_Search], step: float, tol: float
                 continue
             norm2 = float(s.grad @ s.grad)
             target = ((s.grad @ s.u - s.g) / norm2) * s.grad
+            if np.linalg.norm(target) > max_norm:  # the linearized boundary is out of reach: simulate nothing there
+                s.status = "unreachable"
+                continue
             direction = target - s.u
             candidates = [s.u + t * direction for t in STEPS]
             plans.append((s, "step", len(rows), (direction, candidates)))
             rows.append(candidates[0])
             rows.extend(candidates[0] + eye)
             rows.extend(candidates[1:])
+        if not rows:
+            break
         m = state.margins(np.array(rows))
         history.append(state.evaluations)
         for s, kind, off, extra in plans:
