@@ -1,19 +1,25 @@
 """High-sigma failure estimates against known answers (issue 17, part 5).
 
 For every case (the analytic suite of :mod:`optiyield.reliability.analytic` and circuit cases on
-specs/csva_4sigma.yaml) and every method, one record: the failure probability with its 95 % interval,
-the simulations spent, and the relative error against the reference (the exact answer, or for the
-circuit our own brute-force plain Monte Carlo of 1e7 samples, experiments/reference/
-high_sigma_brute_force.json, made by experiments/high_sigma_reference.py).
+specs/csva_4sigma.yaml, 5 statistical parameters, and specs/tsva_mismatch.yaml, 34 with per-device mismatch) and
+every method, one record: the failure probability with its 95 % interval, the simulations spent, and the relative
+error against the reference (the exact answer, or for a circuit our own brute-force plain Monte Carlo:
+experiments/reference/high_sigma_brute_force.json, 1e7 CSVA samples, and tsva_mismatch_brute_force.json, made by
+experiments/high_sigma_reference.py).
 
 Methods: ``form_is`` (worst-case points of every bound, then a mixture importance sampling around all of
 them, at the budget of the case's sigma: 1,000 / 3,000 / 5,000 simulations at 4 / 5 / 6 sigma), and the
 OpenTURNS methods that need no design point, ``ce`` (cross-entropy IS), ``nais`` and ``subset`` (1,000
-points per step), and for the circuit ``mc`` (plain Monte Carlo at the form_is budget).
+points per step), and for the circuit ``mc`` (plain Monte Carlo at the form_is budget). ``--budgets``
+adds form_is records at further budgets on the circuits (``form_is@1500``). ``--scaling`` measures how the
+worst-case search's cost grows with the number of statistical parameters on the TSVA (8 global parameters,
++13 threshold mismatches, +13 mobility mismatches) and prints it (``--scaling-json`` writes it).
 
     python experiments/high_sigma.py --json results.json            # the whole suite (minutes)
     python experiments/high_sigma.py --quick --json /tmp/q.json      # smoke configuration (seconds)
     python experiments/high_sigma.py --repeats 5 --no-circuit        # spread of the errors over 5 seeds
+    python experiments/high_sigma.py --no-analytic --circuits csva --budgets 1500,2000 --repeats 5
+    python experiments/high_sigma.py --no-analytic --circuits tsva_mismatch --scaling
 """
 
 from __future__ import annotations
@@ -38,6 +44,14 @@ from optiyield.reliability.result import FailureEstimate, sigma_level
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "experiments" / "reference" / "high_sigma_brute_force.json"
 SPEC = ROOT / "specs" / "csva_4sigma.yaml"
+#: circuit → (spec, brute-force reference, its cases: (case name, specs kept or None, key in per_measure or None))
+CIRCUITS = {
+    "csva": (SPEC, REFERENCE, (("csva_4sigma", None, None), ("two_region_csva_gain_window", ["gain_db"], "gain_db"),
+                               ("csva_power", ["power"], "power"))),
+    "tsva_mismatch": (ROOT / "specs" / "tsva_mismatch.yaml",
+                      ROOT / "experiments" / "reference" / "tsva_mismatch_brute_force.json",
+                      (("tsva_mismatch", None, None), ("two_region_tsva_offset", ["offset"], "offset"))),
+}
 KEYS = ("case", "method", "dimension", "sigma", "simulations", "estimate", "low", "high", "reference",
         "relative_error", "brute_force")
 
@@ -89,43 +103,67 @@ def analytic_records(cases: list[AnalyticCase], quick: bool, seed: int) -> list[
     return out
 
 
-def circuit_cases(reference: dict) -> list[tuple[str, list[str] | None, dict]]:
-    """(case name, specs kept, reference figures) of the circuit cases the reference file covers."""
-    cases = [("csva_4sigma", None, reference)]
-    measures = reference.get("per_measure", {})
-    if "gain_db" in measures:
-        cases.append(("two_region_csva_gain_window", ["gain_db"], measures["gain_db"]))
-    if "power" in measures:
-        cases.append(("csva_power", ["power"], measures["power"]))
-    return cases
-
-
-def circuit_records(quick: bool, seed: int, reference_path: Path) -> list[dict]:
+def circuit_records(quick: bool, seed: int, circuits: list[str], budgets: list[int],
+                    references: dict[str, Path] | None = None) -> list[dict]:
     """Run the methods on the circuit cases and add the brute-force reference records."""
     from optiyield.reliability.circuit import CircuitLimitState
     from optiyield.sim.engine import Engine
     from optiyield.spec import load_spec
 
-    reference = json.loads(reference_path.read_text())
-    spec = load_spec(SPEC)
-    limits = {n: {"min": b.min, "max": b.max} for n, b in spec.file.specs.items()}
-    if reference["limits"] != limits:
-        raise SystemExit(f"{reference_path} was made for limits {reference['limits']}, but {SPEC.name} has "
-                         f"{limits}: re-count it with experiments/high_sigma_reference.py --count-only")
     out = []
     with Engine(workers=2) as engine:
-        cases = circuit_cases(reference)[:1] if quick else circuit_cases(reference)
-        for case, specs, ref in cases:
-            p_ref = ref["probability"]
-            state = CircuitLimitState(spec, engine, specs=specs)
-            brute = FailureEstimate("mc", p_ref, ref["low"], ref["high"], reference["samples"])
-            out.append(record(case, "mc_brute_force", state.dimension, p_ref, brute, brute_force=True))
-            b = budget(sigma_level(p_ref), quick)
-            for name, run in methods(quick, circuit=True).items():
+        for circuit in circuits:
+            spec_path, reference_path, cases = CIRCUITS[circuit]
+            reference_path = (references or {}).get(circuit, reference_path)
+            reference = json.loads(reference_path.read_text())
+            spec = load_spec(spec_path)
+            limits = {n: {"min": b.min, "max": b.max} for n, b in spec.file.specs.items()}
+            if reference["limits"] != limits:
+                raise SystemExit(f"{reference_path} was made for limits {reference['limits']}, but {spec_path.name} "
+                                 f"has {limits}: re-count it with experiments/high_sigma_reference.py --count-only")
+            for case, specs, key in cases[:1] if quick else cases:
+                ref = reference if key is None else reference["per_measure"][key]
+                p_ref = ref["probability"]
                 state = CircuitLimitState(spec, engine, specs=specs)
-                est = run(state, b, seed)
-                out.append(record(case, name, state.dimension, p_ref, est, brute_force=True))
+                brute = FailureEstimate("mc", p_ref, ref["low"], ref["high"], reference["samples"])
+                out.append(record(case, "mc_brute_force", state.dimension, p_ref, brute, brute_force=True))
+                b = budget(sigma_level(p_ref), quick)
+                for name, run in methods(quick, circuit=True).items():
+                    est = run(CircuitLimitState(spec, engine, specs=specs), b, seed)
+                    out.append(record(case, name, state.dimension, p_ref, est, brute_force=True))
+                for extra in budgets:
+                    est = form_importance_sampling(CircuitLimitState(spec, engine, specs=specs), extra, seed=seed)
+                    out.append(record(case, f"form_is@{extra}", state.dimension, p_ref, est, brute_force=True))
     return out
+
+
+def scaling(quick: bool) -> list[dict]:
+    """Cost of the worst-case search (every bound, from the nominal, no exploration) on the TSVA with 8, 21 and
+    34 statistical parameters (global only; + threshold mismatch; + mobility mismatch); ``quick``: 8 only."""
+    import yaml
+
+    from optiyield.api import load
+    from optiyield.reliability.circuit import CircuitLimitState
+    from optiyield.reliability.wcd import worst_case_distances
+    from optiyield.sim.engine import Engine
+
+    spec_path = CIRCUITS["tsva_mismatch"][0]
+    data = yaml.safe_load(spec_path.read_text())
+    entries = data["variation"]["parameters"]
+    rows = []
+    with Engine(workers=2) as engine:
+        # the entries: 8 global, then the threshold mismatch, then the mobility mismatch
+        for keep in (8,) if quick else (8, 9, 10):
+            variant = {**data, "variation": {**data["variation"], "parameters": entries[:keep]}}
+            spec = load(variant, base=spec_path.parent, name=f"tsva_mismatch_{keep}").spec
+            state = CircuitLimitState(spec, engine)
+            start = time.perf_counter()
+            res = worst_case_distances(state)
+            rows.append({"dimension": state.dimension, "bounds": state.bounds, "simulations": res.simulations,
+                         "engine_calls": res.batches, "iterations": [p.iterations for p in res.points],
+                         "beta": [p.beta for p in res.points], "status": [p.status for p in res.points],
+                         "seconds": round(time.perf_counter() - start, 1)})
+    return rows
 
 
 def table(records: list[dict]) -> str:
@@ -164,8 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default="", help="only cases whose name contains this text")
     parser.add_argument("--no-circuit", action="store_true", help="skip the circuit cases (no ngspice)")
     parser.add_argument("--no-analytic", action="store_true", help="skip the analytic suite")
-    parser.add_argument("--reference", type=Path, default=REFERENCE, help="brute-force reference JSON")
+    parser.add_argument("--reference", type=Path, default=REFERENCE, help="brute-force reference JSON of the CSVA")
+    parser.add_argument("--circuits", default="csva,tsva_mismatch",
+                        help=f"comma-separated circuit cases ({', '.join(CIRCUITS)})")
+    parser.add_argument("--budgets", default="", help="further form_is budgets on the circuits, e.g. 1500,2000")
+    parser.add_argument("--scaling", action="store_true", help="cost of the worst-case search against dimension")
+    parser.add_argument("--scaling-json", type=Path, help="write the scaling rows here")
     args = parser.parse_args(argv)
+    circuits = [c for c in args.circuits.split(",") if c]
+    unknown = [c for c in circuits if c not in CIRCUITS]
+    if unknown:
+        parser.error(f"--circuits: unknown {', '.join(unknown)}; choose from {', '.join(CIRCUITS)}")
+    if args.quick:
+        circuits = circuits[:1]
+    budgets = [int(b) for b in args.budgets.split(",") if b]
     cases = [c for c in suite(quick=args.quick) if args.cases in c.name]
     runs = []
     start = time.perf_counter()
@@ -173,11 +223,22 @@ def main(argv: list[str] | None = None) -> int:
         seed = args.seed + k
         recs = [] if args.no_analytic else analytic_records(cases, args.quick, seed)
         if not args.no_circuit:
-            recs += [r for r in circuit_records(args.quick, seed, args.reference) if args.cases in r["case"]]
+            recs += [r for r in circuit_records(args.quick, seed, circuits, budgets, {"csva": args.reference})
+                     if args.cases in r["case"]]
         runs.append(recs)
         print(f"\nseed {seed}\n" + table(recs), flush=True)
     if args.repeats > 1:
         print(f"\nover {args.repeats} seeds\n" + spread(runs))
+    if args.scaling:
+        rows = scaling(args.quick)
+        print("\nworst-case search cost against dimension (TSVA, every bound from the nominal, no exploration)")
+        print(f"{'d':>3s} {'bounds':>6s} {'simulations':>11s} {'engine calls':>12s} {'iterations':>12s} "
+              f"{'beta':>24s} {'s':>6s}")
+        for r in rows:
+            print(f"{r['dimension']:3d} {r['bounds']:6d} {r['simulations']:11,d} {r['engine_calls']:12d} "
+                  f"{str(r['iterations']):>12s} {', '.join(f'{b:.2f}' for b in r['beta']):>24s} {r['seconds']:6.1f}")
+        if args.scaling_json:
+            args.scaling_json.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"\n{time.perf_counter() - start:.0f} s")
     if args.json:
         assert all(tuple(r) == KEYS for r in runs[0])

@@ -19,17 +19,20 @@ _EXPORTS = {
     "YieldResult": "optiyield.api", "SensitivityResult": "optiyield.api", "RunResult": "optiyield.api",
     "OptionError": "optiyield.api", "RunError": "optiyield.api", "SpecError": "optiyield.api",
     "NgspiceNotFound": "optiyield.api", "ClusterError": "optiyield.api", "StoreMismatch": "optiyield.api",
-    "YieldEstimate": "optiyield.api", "serve": "optiyield.dashboard",
+    "YieldEstimate": "optiyield.api", "WorstCaseAnalysis": "optiyield.api", "HighSigmaResult": "optiyield.api",
+    "serve": "optiyield.dashboard",
 }
 
 __all__ = [  # noqa: RUF022 - grouped: version, loading, results, errors, then the dashboard
     "__version__", "load", "open_run", "Problem", "YieldResult", "SensitivityResult", "RunResult", "YieldEstimate",
-    "OptionError", "RunError", "SpecError", "NgspiceNotFound", "ClusterError", "StoreMismatch", "serve",
+    "WorstCaseAnalysis", "HighSigmaResult", "OptionError", "RunError", "SpecError", "NgspiceNotFound", "ClusterError",
+    "StoreMismatch", "serve",
 ]
 
 if TYPE_CHECKING:
     from optiyield.api import (
         ClusterError,
+        HighSigmaResult,
         NgspiceNotFound,
         OptionError,
         Problem,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
         SensitivityResult,
         SpecError,
         StoreMismatch,
+        WorstCaseAnalysis,
         YieldEstimate,
         YieldResult,
         load,

@@ -39,12 +39,15 @@ from optiyield.yield_ import YieldEstimate
 if TYPE_CHECKING:
     from optiyield.montecarlo import MonteCarloResult
     from optiyield.optim.result import IterationRecord
+    from optiyield.reliability.corners import Corner
+    from optiyield.reliability.result import FailureEstimate
     from optiyield.run import RunReport, StepReport
     from optiyield.spec import Spec
 
 __all__ = [
-    "ClusterError", "NgspiceNotFound", "OptionError", "Problem", "RunError", "RunResult", "SensitivityResult",
-    "SpecError", "StoreMismatch", "YieldEstimate", "YieldResult", "load", "open_run",
+    "ClusterError", "HighSigmaResult", "NgspiceNotFound", "OptionError", "Problem", "RunError", "RunResult",
+    "SensitivityResult", "SpecError", "StoreMismatch", "WorstCaseAnalysis", "YieldEstimate", "YieldResult", "load",
+    "open_run",
 ]
 
 #: What ``progress=`` takes: None, True (a progress bar) or a function called with the number of samples
@@ -327,6 +330,60 @@ class Problem:
             result = sensitivity(problem.spec, engine, problem.spec.design_start, design_step)
         return SensitivityResult(problem, result)
 
+    def worst_case(self, design: Mapping[str, Any] | None = None, *, specs: Sequence[str] | None = None,
+                   explore: int = 200, seed: int | None = None, max_iter: int = 15, workers: int | None = None,
+                   cluster: str | None = None, engine: Any = None) -> WorstCaseAnalysis:
+        """Worst-case distances at the start point (or ``design``): per spec bound, the worst-case point in the
+        standardized statistical space (the most likely failing outcome), its signed distance β (positive when
+        the nominal passes), the linearized yield Φ(β) and the statistical corner (every parameter's value
+        there). The searches from the nominal are batched (one engine call per iteration for all bounds);
+        ``explore`` scaled-sigma points then look for failure regions the searches cannot see (0: none).
+        ``specs`` keeps some specs only; ``seed`` (default run.seed) seeds the exploration."""
+        from optiyield.reliability.circuit import CircuitLimitState
+        from optiyield.reliability.corners import corners, search
+
+        if explore < 0:
+            raise OptionError("explore", f"expected 0 or more points, got {explore}")
+        if max_iter < 2:
+            raise OptionError("max_iter", f"expected at least 2 iterations, got {max_iter}")
+        problem = self.at(design) if design else self
+        self._check_statistics(specs)
+        with _engine_for(self.spec, workers, cluster, engine) as runner:
+            state = CircuitLimitState(problem.spec, runner, specs=list(specs) if specs else None)
+            found = search(state, explore=explore, seed=self.spec.run.seed if seed is None else seed,
+                           max_iter=max_iter)
+            return WorstCaseAnalysis(problem, corners(state, list(found.points)), found.simulations, found.batches,
+                                     found.explored)
+
+    def high_sigma(self, method: str = "is", *, budget: int = 1000, design: Mapping[str, Any] | None = None,
+                   specs: Sequence[str] | None = None, seed: int | None = None, workers: int | None = None,
+                   cluster: str | None = None, engine: Any = None) -> HighSigmaResult:
+        """The failure probability at the start point (or ``design``) with its 95 % interval and sigma level,
+        by ``method``: ``is`` (worst-case points, then importance sampling around all of them), ``mc`` (plain
+        Monte Carlo), ``subset``, ``ce`` or ``nais`` (OpenTURNS, extra ``reliability``), within about ``budget``
+        simulations (docs/high-sigma.md). ``specs`` keeps some specs only; ``seed`` defaults to run.seed."""
+        from optiyield.reliability.circuit import CircuitLimitState
+        from optiyield.reliability.estimate import METHODS, estimate_failure
+
+        if method not in METHODS:
+            raise OptionError("method", f"expected one of {', '.join(METHODS)}, got {method!r}")
+        if budget < 100:
+            raise OptionError("budget", f"expected at least 100 simulations, got {budget}")
+        problem = self.at(design) if design else self
+        self._check_statistics(specs)
+        with _engine_for(self.spec, workers, cluster, engine) as runner:
+            state = CircuitLimitState(problem.spec, runner, specs=list(specs) if specs else None)
+            estimate = estimate_failure(state, method, budget, seed=self.spec.run.seed if seed is None else seed)
+        return HighSigmaResult(problem, estimate, list(state.labels))
+
+    def _check_statistics(self, specs: Sequence[str] | None) -> None:
+        if self.spec.model.dims == 0:
+            raise OptionError("spec", f"{self.name} has no statistical variation: there is no worst case to find")
+        if specs is not None:
+            unknown = [n for n in specs if n not in self.spec.file.specs]
+            if unknown or not specs:
+                raise OptionError("specs", f"expected some of {', '.join(self.spec.file.specs)}, got {list(specs)!r}")
+
     def touchstone(self, path: str | os.PathLike[str], design: Mapping[str, Any] | None = None, *,
                    at: float | None = None) -> Path:
         """Write the S-parameters of an RF testbench at the start point (or ``design``) to a Touchstone file
@@ -505,6 +562,147 @@ class YieldResult:
 
 
 @dataclass
+class WorstCaseAnalysis:
+    """Worst-case distances of every spec bound (:meth:`Problem.worst_case`): ``corners`` (one
+    :class:`~optiyield.reliability.corners.Corner` per bound), the ``simulations`` spent (searches and
+    exploration), the engine calls (``batches``) and the ``explored`` scaled-sigma points."""
+
+    problem: Problem
+    corners: list[Corner]
+    simulations: int
+    batches: int
+    explored: int = 0
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per bound: ``measure``, ``bound`` (min/max), ``limit``, ``beta`` (signed), ``yield_linear``
+        Φ(β), ``failure_linear`` Φ(−β), ``status``, ``iterations``, ``measure_at_corner``."""
+        rows = {c.label: {"measure": c.measure, "bound": c.bound, "limit": c.limit, "beta": c.beta,
+                          "yield_linear": c.yield_linear, "failure_linear": c.failure_linear, "status": c.status,
+                          "iterations": c.iterations, "measure_at_corner": c.measure_value} for c in self.corners}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("bound_label")
+
+    @property
+    def points(self) -> pd.DataFrame:
+        """The worst-case points in parameter values (SI): one row per bound, one column per per-sample
+        parameter; the row ``nominal`` holds the design point's values."""
+        rows = {c.label: c.values for c in self.corners if c.has_point}
+        if self.corners:
+            rows = {"nominal": self.corners[0].nominal, **rows}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("bound_label")
+
+    @property
+    def shifts(self) -> pd.DataFrame:
+        """The worst-case points in the standardized space: one row per bound, one column per coordinate (σ)."""
+        return pd.DataFrame.from_dict({c.label: c.u for c in self.corners if c.has_point},
+                                      orient="index").rename_axis("bound_label")
+
+    @property
+    def beta_min(self) -> float:
+        """The smallest worst-case distance over the bounds."""
+        return float(min(c.beta for c in self.corners))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (``wcd.json``)."""
+        return {"spec": self.problem.name, "design": self.problem.spec.design_start, "simulations": self.simulations,
+                "batches": self.batches, "explored": self.explored, "beta_min": self.beta_min,
+                "corners": [c.to_dict() for c in self.corners]}
+
+    def save(self, folder: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``wcd.csv`` (the table and the points), ``wcd.json`` and the corners: ``corners/<bound>.param``,
+        ``corners/corners.alter`` (HSPICE-style ``.alter`` blocks), ``corners/corners_ngspice.control``
+        (ngspice ``alterparam`` runs). Returns the paths by role."""
+        from optiyield.reliability.corners import write_corners
+        from optiyield.store import to_json
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {"csv": folder / "wcd.csv", "json": folder / "wcd.json"}
+        self.table.join(self.points, how="left").to_csv(written["csv"])
+        written["json"].write_text(json.dumps(self.to_dict(), indent=2, default=to_json) + "\n")
+        written.update(write_corners(folder / "corners", self.corners, self.problem.name))
+        return written
+
+    def __str__(self) -> str:
+        parts = [f"{c.label}: β {c.beta:+.3f}" for c in self.corners]
+        return f"{self.problem.name}: worst-case distances {'; '.join(parts)} ({self.simulations} simulations)"
+
+    def _repr_html_(self) -> str:
+        return _html(f"{self.problem.name}: worst-case distances", [f"{self.simulations} simulations in "
+                     f"{self.batches} engine calls"], [("per bound", self.table), ("worst-case points", self.points)])
+
+
+@dataclass
+class HighSigmaResult:
+    """A failure probability (:meth:`Problem.high_sigma`): ``estimate`` (the
+    :class:`~optiyield.reliability.result.FailureEstimate`), with its interval, sigma level and cost."""
+
+    problem: Problem
+    estimate: FailureEstimate
+    labels: list[str] = field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        """The estimator (``form+is``, ``mc``, ``subset``, ``ce``, ``nais``)."""
+        return self.estimate.method
+
+    @property
+    def probability(self) -> float:
+        """The failure probability (NaN when the method gave up; ``estimate.details["error"]`` says why)."""
+        return self.estimate.probability
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95 % interval of the failure probability."""
+        return self.estimate.low, self.estimate.high
+
+    @property
+    def sigma(self) -> float:
+        """The sigma level −Φ⁻¹(p)."""
+        return self.estimate.sigma
+
+    @property
+    def sigma_interval(self) -> tuple[float, float]:
+        """The sigma levels of the interval's ends (low, high)."""
+        return self.estimate.sigma_interval
+
+    @property
+    def simulations(self) -> int:
+        """Evaluations spent, the worst-case search and exploration included."""
+        return self.estimate.simulations
+
+    @property
+    def per_bound(self) -> pd.DataFrame:
+        """Failure probability of each bound alone (importance sampling only; empty otherwise)."""
+        data = self.estimate.details.get("per_bound") or {}
+        return pd.DataFrame.from_dict(data, orient="index").rename_axis("bound_label")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (``high_sigma.json``)."""
+        low, high = self.sigma_interval
+        return {"spec": self.problem.name, "design": self.problem.spec.design_start, "labels": self.labels,
+                **self.estimate.to_dict(), "sigma_low": low, "sigma_high": high}
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write ``folder/high_sigma.json``."""
+        from optiyield.store import to_json
+
+        path = Path(folder) / "high_sigma.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, default=to_json) + "\n")
+        return path
+
+    def __str__(self) -> str:
+        low, high = self.interval
+        return (f"{self.problem.name}: failure probability {self.probability:.3g} [{low:.3g}, {high:.3g}] "
+                f"({self.method}), {self.sigma:.2f} sigma, {self.simulations} simulations")
+
+    def _repr_html_(self) -> str:
+        tables = [("per bound", self.per_bound)] if len(self.per_bound) else []
+        return _html(f"{self.problem.name}: high-sigma failure probability", [str(self)], tables)
+
+
+@dataclass
 class SensitivityResult:
     """Which parameters move each spec: ``table`` (one row per spec and parameter, sorted by |normalized|
     within each spec), ``nominal`` (measure values at the design); ``raw`` is sensitivity.json's content."""
@@ -642,6 +840,13 @@ class RunResult:
         """Totals: simulations, cached, runs, ngspice_seconds, failed, wall_seconds."""
         return {k: self.summary[k] for k in ("simulations", "cached", "runs", "ngspice_seconds", "failed",
                                              "wall_seconds") if k in self.summary}
+
+    @property
+    def reliability(self) -> dict[str, Any]:
+        """The run's high-sigma figures (run_summary.json's ``reliability``): ``worst_case`` (β per spec bound and
+        the corners of the last centering step) and ``failure`` (the last verification's failure probability by
+        Monte Carlo and, with ``{verify: {sigma: is}}``, by the high-sigma estimator); empty without them."""
+        return dict(self.summary.get("reliability") or {})
 
     @property
     def notes(self) -> list[str]:

@@ -7,6 +7,7 @@ exceptions into one ``error: …`` line and an exit code (2: bad input, 3: nothi
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -138,9 +139,30 @@ def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spe
                   f"{len(spec.file.specs)} specs", highlight=False)
 
 
+def _design_at(at: str, folder: Path) -> dict[str, float] | None:
+    """The design of ``--at``: None for start, design_final of FOLDER/run_summary.json for final."""
+    import json
+
+    if at == "start":
+        return None
+    if at != "final":
+        raise _fail(f"--at: expected start or final, got {at!r}")
+    summary = folder / "run_summary.json"
+    if not summary.exists():
+        raise _fail(f"--at final: no {summary} (run `optiyield run` first)")
+    return json.loads(summary.read_text())["design_final"]
+
+
 @app.command("yield")
 def yield_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file.")],
+    method: Annotated[str, typer.Option("--method", "-m", help="mc (Monte Carlo yield, the default), or a "
+                                        "high-sigma failure probability: is (worst-case points + importance "
+                                        "sampling), subset, ce or nais (OpenTURNS).")] = "mc",
+    budget: Annotated[int, typer.Option("--budget", min=100, max=MAX_SAMPLES,
+                                        help="Simulations allowed to a high-sigma method.")] = 1000,
+    at: Annotated[str, typer.Option("--at", help="Design point: start, or final (design_final of "
+                                    "OUT/run_summary.json).")] = "start",
     samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=MAX_SAMPLES,
                                                 help="Monte Carlo samples (default: run.samples).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: run.seed).")] = None,
@@ -153,34 +175,159 @@ def yield_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
     cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
 ) -> None:
-    """Monte Carlo yield of a spec at its start point.
+    """Monte Carlo yield of a spec at its start point, or a high-sigma failure probability (--method).
 
-    Prints per-spec yields, the overall yield with its 95 % interval, failed simulations and
-    throughput; writes samples.csv/.parquet, summary.json and a histogram per spec to --out.
+    Prints per-spec yields, the overall yield with its 95 % interval, the failure probability with its
+    exact interval and sigma level, failed simulations and throughput; writes samples.csv/.parquet,
+    summary.json and a histogram per spec to --out. With --method is|subset|ce|nais: the failure
+    probability with its 95 % interval, the sigma level −Φ⁻¹(p) and the simulations used, within
+    --budget simulations (docs/high-sigma.md); writes OUT/high_sigma.json.
 
     Example:  optiyield yield specs/csva.yaml --samples 2000 --seed 7 --out out/csva
+    Example:  optiyield yield specs/csva_4sigma.yaml --method is --budget 1000
     """
+    from optiyield.reliability.estimate import METHODS
+
     problem = _problem(spec_path)
     spec = problem.spec
     if sampler not in (None, "mc", "sobol"):  # before an engine starts (the API checks it too)
         raise _fail(f"--sampler: expected mc or sobol, got {sampler!r}")
+    if method not in METHODS:
+        raise _fail(f"--method: expected one of {', '.join(METHODS)}, got {method!r}")
     from optiyield.outdir import prepare
 
     folder = out or Path("out") / spec.name
+    design = _design_at(at, folder)
     with _api_errors():
         prepare(folder)  # before simulating: a folder that cannot be written fails now, not after the work
+    if method != "mc":
+        _high_sigma(problem, method, budget, design, seed, workers, cluster, folder)
+        return
     with _engine(spec, workers, cluster) as engine, Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=True) as progress, _api_errors(
                 "interrupted: a Monte Carlo keeps no store, nothing was written"):
         task = progress.add_task(f"simulating {spec.name}", total=samples or spec.run.samples)
         mc = problem.monte_carlo(samples, seed=seed, sampler=sampler, ci_width=ci_width, engine=engine,
-                                 progress=lambda n: progress.advance(task, n))
+                                 design=design, progress=lambda n: progress.advance(task, n))
     with _api_errors():
         mc.save(folder, report=False)
     _print_summary(spec, mc.result)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
     _write_report(folder, spec)
+
+
+def _high_sigma(problem: Problem, method: str, budget: int, design: dict[str, float] | None, seed: int | None,
+                workers: int | None, cluster: str | None, folder: Path) -> None:
+    """``optiyield yield --method is|subset|ce|nais``: estimate, print, write high_sigma.json."""
+    spec = problem.spec
+    with _engine(spec, workers, cluster) as engine, _api_errors(), \
+            console.status(f"{spec.name}: {method} failure probability within {budget} simulations"):
+        try:
+            result = problem.high_sigma(method, budget=budget, design=design, seed=seed, engine=engine)
+        except (ImportError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+    est = result.estimate
+    table = Table(title=f"{spec.name}: failure probability by {est.method} (95 % interval)")
+    for column in ("bound", "failure probability", "95 % interval", "sigma level"):
+        table.add_column(column, justify="left" if column == "bound" else "right")
+    for label, figures in (est.details.get("per_bound") or {}).items():
+        table.add_row(label, f"{figures['probability']:.3g}", f"[{figures['low']:.3g}, {figures['high']:.3g}]",
+                      f"{figures['sigma']:.2f}")
+    if est.details.get("per_bound"):
+        table.add_section()
+    low_sigma, high_sigma = est.sigma_interval
+    if math.isnan(est.probability):
+        table.add_row("[bold]all specs[/]", "failed", "", "")
+    else:
+        table.add_row("[bold]all specs[/]", f"[bold]{est.probability:.3g}[/]", f"[{est.low:.3g}, {est.high:.3g}]",
+                      f"[bold]{est.sigma:.2f}[/] [{low_sigma:.2f}, {high_sigma:.2f}]")
+    console.print(table)
+    details = est.details
+    parts = [f"{est.simulations} simulations"]
+    if "wcd_simulations" in details:
+        parts.append(f"{details['wcd_simulations']} for the worst-case points, {details['explore_simulations']} "
+                     f"exploring, {details['is_samples']} importance samples ({details['failures']} failing, "
+                     f"c.o.v. {details['cv']:.3f})")
+    if "error" in details:
+        parts.append(f"the method gave up: {details['error']}")
+    console.print("; ".join(parts), highlight=False, soft_wrap=True)
+    path = result.save(folder)
+    console.print(f"written to [bold]{path}[/]", highlight=False)
+
+
+@app.command("wcd")
+def wcd_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file.")],
+    at: Annotated[str, typer.Option("--at", help="Design point: start (the spec's start values) or final "
+                                    "(design_final of OUT/run_summary.json).")] = "start",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    explore: Annotated[int, typer.Option("--explore", min=0, help="Scaled-sigma points that look for failure "
+                                         "regions the searches from the nominal cannot see (0: none).")] = 200,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the exploration (default: run.seed).")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Parameters shown per corner.")] = 6,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
+                                                help="Parallel ngspice processes (default: one per core).")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
+) -> None:
+    """Worst-case distance of every spec bound, and its statistical corner.
+
+    For each bound: the worst-case point in the standardized statistical space (the most likely failing
+    outcome), its distance β (positive when the nominal passes), the linearized yield Φ(β), the measure
+    there and the simulations used (finite-difference gradients of all bounds batched into one ngspice call
+    per iteration). Writes OUT/wcd.csv and wcd.json, and each corner as OUT/corners/<bound>.param (include it
+    after the netlist's own .param lines), corners.alter (HSPICE-style .alter blocks) and
+    corners_ngspice.control (ngspice: alterparam + reset + run).
+
+    Example:  optiyield wcd specs/csva_4sigma.yaml --out out/csva_4sigma
+    """
+    problem = _problem(spec_path)
+    spec = problem.spec
+    from optiyield.outdir import prepare
+
+    folder = out or Path("out") / spec.name
+    design = _design_at(at, folder)
+    with _api_errors():
+        prepare(folder)
+    with _engine(spec, workers, cluster) as engine, _api_errors(), \
+            console.status(f"{spec.name}: worst-case searches"):
+        result = problem.worst_case(design, explore=explore, seed=seed, engine=engine)
+    table = Table(title=f"{spec.name}: worst-case distances at the {at} design")
+    for column in ("bound", "β", "Φ(β)", "Φ(−β)", "measure at corner", "search"):
+        table.add_column(column, justify="left" if column in ("bound", "search") else "right")
+    for c in result.corners:
+        unit = spec.testbench.unit(c.measure)
+        table.add_row(c.label, f"{c.beta:+.3f}", f"{c.yield_linear:.6g}", f"{c.failure_linear:.3g}",
+                      format_value(c.measure_value, unit) if c.has_point else "", f"{c.status} ({c.iterations} it)")
+    console.print(table)
+    for c in result.corners:
+        if not c.has_point:
+            continue
+        corner = Table(title=f"corner {c.name} ({c.label}, β {c.beta:+.3f}): the {top} largest shifts")
+        for column in ("coordinate", "shift (σ)", "parameter", "nominal", "corner"):
+            corner.add_column(column, justify="left" if column in ("coordinate", "parameter") else "right")
+        order = sorted(c.u, key=lambda k: -abs(c.u[k]))[:top]
+        for coordinate in order:
+            parameter = _parameter_of(spec, coordinate)
+            corner.add_row(coordinate, f"{c.u[coordinate]:+.3f}", parameter,
+                           format_eng(c.nominal[parameter]) if parameter in c.nominal else "",
+                           format_eng(c.values[parameter]) if parameter in c.values else "")
+        console.print(corner)
+    console.print(f"{result.simulations} simulations in {result.batches} engine calls"
+                  + (f" ({result.explored} exploring)" if result.explored else ""), highlight=False)
+    written = result.save(folder)
+    console.print(f"written to [bold]{written['csv']}[/], [bold]{written['json'].name}[/] and "
+                  f"[bold]{folder / 'corners'}[/]", highlight=False)
+
+
+def _parameter_of(spec, coordinate: str) -> str:  # noqa: ANN001 - Spec
+    """The parameter a standard-normal coordinate moves (``draw`` → its first target, ``draw[p]`` → p)."""
+    if coordinate.endswith("]") and "[" in coordinate:
+        return coordinate[coordinate.index("[") + 1:-1]
+    for draw in spec.model.draws:
+        if draw.name == coordinate:
+            return draw.targets[0]
+    return coordinate
 
 
 @app.command("run")
@@ -294,9 +441,43 @@ def _print_run_summary(report) -> None:  # noqa: ANN001
     verify = report.verify
     if verify is not None:
         _print_summary(report.spec, verify)
+    _print_reliability(report.reliability)
     cost = report.cost
     console.print(f"total: {cost.simulations} simulations ({cost.cached} served from the store), "
                   f"{cost.ngspice_seconds:.1f} s ngspice time, {cost.wall_seconds:.1f} s wall", highlight=False)
+
+
+def _print_reliability(data: dict[str, Any]) -> None:
+    """The run's high-sigma figures: β per spec bound at the final design, the failure probability estimate."""
+    worst, failure = data.get("worst_case"), (data.get("failure") or {}).get("failure")
+    if not worst and not failure:
+        return
+    per_bound = (failure or {}).get("details", {}).get("per_bound") or {}
+    table = Table(title="high sigma: worst-case distance β and failure probability per spec bound")
+    for column in ("bound", "β", "Φ(−β)", "estimated failure probability", "sigma level"):
+        table.add_column(column, justify="left" if column == "bound" else "right")
+    labels = list((worst or {}).get("beta") or per_bound)
+    for label in labels:
+        beta = (worst or {}).get("beta", {}).get(label)
+        est = per_bound.get(label)
+        table.add_row(label, "" if beta is None else f"{beta:+.3f}",
+                      "" if beta is None else f"{_phi(-beta):.3g}",
+                      "" if est is None else f"{est['probability']:.3g} [{est['low']:.3g}, {est['high']:.3g}]",
+                      "" if est is None else f"{est['sigma']:.2f}")
+    if failure:
+        table.add_section()
+        table.add_row("[bold]all specs[/]", "", "", f"[bold]{failure['probability']:.3g}[/] [{failure['low']:.3g}, "
+                      f"{failure['high']:.3g}] ({failure['method']}, {failure['simulations']} sims)",
+                      f"[bold]{failure['sigma']:.2f}[/]")
+    console.print(table)
+    if worst:
+        reached = "reached" if worst.get("reached") else "NOT reached"
+        console.print(f"centering target β ≥ {worst['target']:g} {reached}: smallest β {worst['beta_min']:.3f}",
+                      highlight=False)
+
+
+def _phi(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
 def _print_summary(spec, result) -> None:  # noqa: ANN001
@@ -319,6 +500,18 @@ def _print_summary(spec, result) -> None:  # noqa: ANN001
     table.add_row("[bold]overall[/]", "all specs", "", f"[bold]{overall.value * 100:.1f} %[/]",
                   f"[{overall.low * 100:.1f}, {overall.high * 100:.1f}] %", str(overall.n - overall.passed))
     console.print(table)
+    failures = overall.n - overall.passed
+    if overall.n:
+        from optiyield.reliability.montecarlo import clopper_pearson
+        from optiyield.reliability.result import sigma_level
+
+        low, high = clopper_pearson(failures, overall.n)
+        sigma = (f"sigma level {sigma_level(failures / overall.n):.2f} [{sigma_level(high):.2f}, "
+                 f"{sigma_level(low):.2f}]" if failures else f"sigma level ≥ {sigma_level(high):.2f}")
+        console.print(f"failure probability {failures}/{overall.n} = {failures / overall.n:.3g} "
+                      f"[{low:.3g}, {high:.3g}] (Clopper–Pearson), {sigma}"
+                      + ("" if failures else "; plain Monte Carlo sees no failure: --method is estimates it"),
+                      highlight=False, soft_wrap=True)
     console.print(f"failed simulations: {summary.failed_simulations}   "
                   f"throughput: {result.samples_per_second:.0f} samples/s "
                   f"({result.runs} ngspice runs, {result.ngspice_seconds:.2f} s ngspice time, "

@@ -169,6 +169,7 @@ STEPS = StepRegistry("run step", {
     "baseline:random": "optiyield.optim.baselines:RANDOM",
     "baseline:nelder-mead": "optiyield.optim.baselines:NELDER_MEAD",
     "verify:mc": "optiyield.optim.verify:METHOD",
+    "centering:wcd": "optiyield.reliability.centering:METHOD",
 })
 
 #: Analytical sizers a ``propose`` step can name (``{propose: {sizer: NAME, options: {…}}}``): classes

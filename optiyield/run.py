@@ -115,7 +115,24 @@ class RunReport:
                 "failed_simulations": verify.summary.failed_simulations},
             "steps": [s.summary() for s in self.steps],
             **self.cost.to_dict(), "notes": self.notes,
+            **({"reliability": self.reliability} if self.reliability else {}),
         }
+
+    @property
+    def reliability(self) -> dict[str, Any]:
+        """The run's high-sigma figures: ``worst_case`` (the last step with worst-case distances: β per spec
+        bound, the corners) and ``failure`` (the last verification's failure probability by plain Monte Carlo
+        and, when asked, by a high-sigma estimator); empty when no step made any."""
+        out: dict[str, Any] = {}
+        for step in self.steps:
+            data = step.result.reliability
+            if not data:
+                continue
+            if "corners" in data:
+                out["worst_case"] = {"step": step.label, **data}
+            if data.get("kind") == "verify":
+                out["failure"] = {"step": step.label, **data}
+        return out
 
 
 def optimization_outcomes(spec: Spec) -> OutcomeSet:

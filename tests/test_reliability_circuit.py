@@ -72,7 +72,9 @@ def test_circuit_margins_and_worst_case_distances():
 
 def test_high_sigma_experiment_smoke(tmp_path):
     out = tmp_path / "hs.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "high_sigma.py"), "--quick", "--json", str(out)],
+    scaling = tmp_path / "scaling.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "high_sigma.py"), "--quick", "--json", str(out),
+                           "--budgets", "500", "--scaling", "--scaling-json", str(scaling)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = json.loads(out.read_text())
@@ -83,6 +85,10 @@ def test_high_sigma_experiment_smoke(tmp_path):
     form = [r for r in records if r["method"] == "form_is"]
     assert form and all(r["simulations"] <= 400 for r in form)
     assert "form_is" in proc.stdout and "relative" not in proc.stderr
+    assert any(r["method"] == "form_is@500" and r["simulations"] <= 500 for r in records)
+    rows = json.loads(scaling.read_text())  # the TSVA's 8 global parameters: (d + 1) + iterations * B * (d + 4)
+    assert [r["dimension"] for r in rows] == [8] and 0 < rows[0]["simulations"] < 600
+    assert "worst-case search cost against dimension" in proc.stdout
 
 
 def test_high_sigma_reference_smoke(tmp_path):

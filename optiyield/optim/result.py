@@ -88,6 +88,7 @@ class Result:
     status: str = ""
     monte_carlo: Any = None
     tables: dict[str, Any] = field(default_factory=dict)
+    reliability: dict[str, Any] | None = None
 
     @property
     def simulations(self) -> int:
@@ -112,6 +113,9 @@ class Result:
     def summary(self) -> dict[str, Any]:
         """JSON-able headline figures."""
         est = self.yield_estimate
-        return {"method": self.method, "design": self.design, "objective": self.objective,
-                "yield": None if est is None else est.to_dict(), "iterations": self.iterations,
-                **self.cost.to_dict(), "status": self.status}
+        out = {"method": self.method, "design": self.design, "objective": self.objective,
+               "yield": None if est is None else est.to_dict(), "iterations": self.iterations,
+               **self.cost.to_dict(), "status": self.status}
+        if self.reliability is not None:
+            out["reliability"] = self.reliability
+        return out

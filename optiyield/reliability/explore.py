@@ -20,7 +20,8 @@ __all__ = ["unexplained_starts"]
 
 
 def unexplained_starts(state: LimitState, known: Sequence[WorstCase], samples: int, *, scale: float,
-                       seed: int = 0, per_bound: int = 2, slack: float = 0.5, cosine: float = 0.8
+                       seed: int = 0, per_bound: int = 2, slack: float = 0.5, cosine: float = 0.8,
+                       keep: list[tuple[np.ndarray, np.ndarray]] | None = None
                        ) -> tuple[list[tuple[int, np.ndarray]], int]:
     """Starting points ``(bound, u)`` for new worst-case searches, from ``samples`` points of N(0, s²I).
 
@@ -28,7 +29,8 @@ def unexplained_starts(state: LimitState, known: Sequence[WorstCase], samples: i
     u·u*/‖u*‖ ≥ β − ``slack`` (it lies in that point's linearized failure half-space); of the unexplained
     ones, the nearest to the nominal
     become starts, at most ``per_bound`` per bound and no two with direction cosine above ``cosine``.
-    Returns the starts and the evaluations spent.
+    Returns the starts and the evaluations spent; ``keep`` (a list) receives the sample and its margins, so
+    that importance sampling can reuse them as draws of N(0, s²I).
     """
     if samples < 1:
         return [], 0
@@ -36,6 +38,8 @@ def unexplained_starts(state: LimitState, known: Sequence[WorstCase], samples: i
     rng = np.random.default_rng(seed)
     u = scale * rng.standard_normal((samples, state.dimension))
     m = state.margins(u)
+    if keep is not None:
+        keep.append((u, m))
     starts: list[tuple[int, np.ndarray]] = []
     for j in range(state.bounds):
         fails = m[:, j] < 0  # NaN rows carry no margin to descend on

@@ -41,7 +41,8 @@ class WorstCase:
     found within ``max_norm``); ``point`` u* (None when β is infinite); ``normal`` the unit gradient
     direction ∇g/‖∇g‖ at u*; ``margin`` g(u*) (≈ 0 at convergence); ``status`` ``converged``,
     ``max_iter``, ``unreachable`` (no boundary within ``max_norm``), ``flat`` (zero gradient) or
-    ``failed`` (NaN margins, e.g. failed simulations, at the nominal or around the point).
+    ``failed`` (NaN margins, e.g. failed simulations, at the nominal or around the point);
+    ``gradient_norm`` ‖∇g‖ at u* (so dβ/dp = (∂g/∂p)/‖∇g‖ for a parameter p the limit state depends on).
     """
 
     label: str
@@ -52,6 +53,7 @@ class WorstCase:
     nominal_margin: float
     iterations: int
     status: str
+    gradient_norm: float = float("nan")
 
     @property
     def yield_linear(self) -> float:
@@ -73,7 +75,7 @@ class WorstCase:
         return {"label": self.label, "beta": self.beta, "yield_linear": self.yield_linear,
                 "failure_linear": self.failure_linear, "margin": self.margin,
                 "nominal_margin": self.nominal_margin, "iterations": self.iterations, "status": self.status,
-                "point": None if self.point is None else self.point.tolist()}
+                "gradient_norm": self.gradient_norm, "point": None if self.point is None else self.point.tolist()}
 
 
 @dataclass(frozen=True)
@@ -182,15 +184,17 @@ def _finish(state: LimitState, s: _Search, g0: float) -> WorstCase:
     """The :class:`WorstCase` of a finished search."""
     status = s.status or "max_iter"
     sign = 1.0 if g0 >= 0 else -1.0
+    if s.pending is not None:  # stopped after a shorter step: g was measured there (its gradient is the last one)
+        s.u, s.pending = s.pending, None
+    gn = float(np.linalg.norm(s.grad)) if s.grad is not None and np.all(np.isfinite(s.grad)) else float("nan")
     if status in ("unreachable", "flat"):
         beta, point, normal = sign * np.inf, None, None
     elif status == "failed" and (not np.isfinite(g0) or s.grad is None):
         beta, point, normal = np.nan, None, None
     else:
         beta, point = sign * float(np.linalg.norm(s.u)), s.u.copy()
-        gn = np.linalg.norm(s.grad) if s.grad is not None else 0.0
         normal = s.grad / gn if gn > 0 else None
-    return WorstCase(state.labels[s.index], beta, point, normal, float(s.g), float(g0), s.iterations, status)
+    return WorstCase(state.labels[s.index], beta, point, normal, float(s.g), float(g0), s.iterations, status, gn)
 
 
 def _iterate(state: LimitState, searches: list[_Search], step: float, tol: float, max_iter: int,
@@ -211,12 +215,17 @@ def _iterate(state: LimitState, searches: list[_Search], step: float, tol: float
                 continue
             norm2 = float(s.grad @ s.grad)
             target = ((s.grad @ s.u - s.g) / norm2) * s.grad
+            if np.linalg.norm(target) > max_norm:  # the linearized boundary is out of reach: simulate nothing there
+                s.status = "unreachable"
+                continue
             direction = target - s.u
             candidates = [s.u + t * direction for t in STEPS]
             plans.append((s, "step", len(rows), (direction, candidates)))
             rows.append(candidates[0])
             rows.extend(candidates[0] + eye)
             rows.extend(candidates[1:])
+        if not rows:
+            break
         m = state.margins(np.array(rows))
         history.append(state.evaluations)
         for s, kind, off, extra in plans:

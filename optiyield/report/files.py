@@ -73,8 +73,9 @@ def write_outputs(spec: Spec, result: MonteCarloResult, folder: str | Path) -> d
 
 def write_run(report: RunReport, folder: str | Path) -> dict[str, Path]:
     """Write what ``optiyield run`` leaves besides its store: ``run_summary.json``, the last verification's
-    Monte Carlo outputs (:func:`write_outputs`) and each step's tables (``proposals.csv``). Returns the
-    written paths by role."""
+    Monte Carlo outputs (:func:`write_outputs`), each step's tables (``proposals.csv``) and, after a centering
+    step, the statistical corners of its final design (``corners/<bound>.param``, ``corners/corners.alter``,
+    ``corners/corners_ngspice.control``). Returns the written paths by role."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = {"run_summary": folder / "run_summary.json"}
@@ -84,6 +85,13 @@ def write_run(report: RunReport, folder: str | Path) -> dict[str, Path]:
             table.to_csv(written[name], index_label="candidate")
     if report.verify is not None:
         written.update(write_outputs(report.spec, report.verify, folder))
+    worst = report.reliability.get("worst_case")
+    if worst and worst.get("corners"):
+        from optiyield.reliability.corners import Corner, write_corners
+
+        found = [Corner.from_dict(c) for c in worst["corners"]]
+        written.update({f"corners:{k}": v for k, v in write_corners(folder / "corners", found,
+                                                                     report.spec.name).items()})
     written["run_summary"].write_text(json.dumps(report.summary(), indent=2, default=to_json) + "\n")
     return written
 

@@ -9,7 +9,9 @@ inline: no external file, no network, readable offline, light and printable. It 
 * ``store.sqlite`` (run only): the iteration journal, and the stored responses of the start design over
   the optimization outcomes (the "before" histograms, reconstructed row by row exactly as the run
   built them, so nothing is simulated again);
-* ``sensitivity.json`` (``optiyield sensitivity``).
+* ``sensitivity.json`` (``optiyield sensitivity``);
+* ``run_summary.json``'s ``reliability`` (a centering step, a verification with ``sigma:``): worst-case
+  distances β per spec bound, the statistical corners and the high-sigma failure probability.
 
 A section whose data is missing is replaced by a one-line note. See docs/report.md.
 """
@@ -50,6 +52,7 @@ SECTIONS = (
     ("cost", "Simulations and time per step"),
     ("failures", "Failed simulations"),
     ("limiting", "The two most yield-limiting specs"),
+    ("high_sigma", "High sigma: worst-case distances and failure probability"),
     ("sensitivity", "Sensitivity"),
 )
 FAILED_ROWS_SHOWN = 5
@@ -592,6 +595,65 @@ def _sensitivity_section(data: FolderData) -> tuple[str, int]:
     return "".join(parts), 1
 
 
+def _sci(x: Any) -> str:
+    return f"{x:.3g}" if isinstance(x, int | float) and math.isfinite(x) else "—"
+
+
+def _high_sigma_section(data: FolderData) -> str:
+    reliability = (data.run or {}).get("reliability") or {}
+    worst, failure = reliability.get("worst_case"), reliability.get("failure")
+    if not worst and not failure:
+        spec_path = data.spec.path or "SPEC"
+        return _note("no high-sigma figures in this folder: add {centering: wcd, beta: 4} or {verify: {samples: 2000, "
+                     f"sigma: is}} to run.steps, or run `optiyield wcd {spec_path}` and `optiyield yield {spec_path} "
+                     "--method is`.")
+    parts = []
+    estimate = (failure or {}).get("failure")
+    per_bound = (estimate or {}).get("details", {}).get("per_bound") or {}
+    if worst:
+        reached = "reached" if worst.get("reached") else "not reached"
+        parts.append(f"<p>{_e(worst['step'])}: target β ≥ {worst['target']:g} {reached}, smallest β "
+                     f"<strong>{worst['beta_min']:.3f}</strong> ({worst['evaluations']} evaluations).</p>")
+    labels = list((worst or {}).get("beta") or per_bound)
+    corners = {c["label"]: c for c in (worst or {}).get("corners", [])}
+    rows = []
+    for label in labels:
+        beta = (worst or {}).get("beta", {}).get(label)
+        corner = corners.get(label, {})
+        est = per_bound.get(label)
+        unit = data.spec.testbench.unit(corner["measure"]) if corner.get("measure") else ""
+        at = corner.get("measure_at_corner")
+        rows.append([label, "—" if beta is None else f"{beta:+.3f}",
+                     "—" if beta is None else _sci(0.5 * math.erfc(beta / math.sqrt(2.0))),
+                     "—" if at is None else _value(at, unit), corner.get("status", "—"),
+                     "—" if est is None else f"{_sci(est['probability'])} [{_sci(est['low'])}, {_sci(est['high'])}]",
+                     "—" if est is None else f"{est['sigma']:.2f}"])
+    if rows:
+        parts.append(_table(["bound", "β", "Φ(−β)", "measure at corner", "search", "estimated failure probability",
+                             "sigma level"], rows, [False, True, True, True, False, True, True]))
+    if failure:
+        mc = failure.get("monte_carlo") or {}
+        if mc:
+            parts.append(f"<p>Verification Monte Carlo: {mc['failures']} failures in {mc['samples']} samples, failure "
+                         f"probability {_sci(mc['probability'])} [{_sci(mc['low'])}, {_sci(mc['high'])}] "
+                         f"(Clopper–Pearson), sigma level ≥ {mc['sigma_low']:.2f}.</p>")
+        if estimate:
+            parts.append(f"<p class='headline'>High-sigma estimate ({_e(estimate['method'])}, "
+                         f"{estimate['simulations']} simulations): failure probability "
+                         f"<strong>{_sci(estimate['probability'])}</strong> <span class='interval'>"
+                         f"[{_sci(estimate['low'])}, {_sci(estimate['high'])}]</span>, sigma level "
+                         f"<strong>{estimate['sigma']:.2f}</strong>.</p>")
+    if corners:
+        names = list(next(iter(corners.values())).get("values") or {})
+        table_rows = [[name, *(_value(c["values"][name], "") if name in (c.get("values") or {}) else "—"
+                               for c in corners.values())] for name in names]
+        parts.append("<h3>Statistical corners (the worst-case points in parameter values)</h3>")
+        parts.append(_table(["parameter", *corners], table_rows, [False, *([True] * len(corners))]))
+        parts.append(_note("each corner is written to corners/<bound>.param (include it after the netlist's own "
+                           ".param lines), corners/corners.alter and corners/corners_ngspice.control."))
+    return "".join(parts)
+
+
 # ---------------------------------------------------------------------------------------------- assembly
 
 CSS = """
@@ -654,6 +716,7 @@ def render(data: FolderData) -> Report:
     bodies["failures"] = _failure_section(data)
     bodies["limiting"], count = _limiting_section(data)
     images += count
+    bodies["high_sigma"] = _high_sigma_section(data)
     bodies["sensitivity"], count = _sensitivity_section(data)
     images += count
     sections = "".join(f'<section id="{key}"><h2>{number}. {_e(title)}</h2>{bodies[key]}</section>'
