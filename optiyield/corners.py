@@ -122,7 +122,7 @@ class ProcessDef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     section: str | None = None
-    values: dict[str, CornerValue] = {}
+    values: dict[str, Any] = {}  # parameter → value as written (checked by build_corners, which names the key)
 
     @model_validator(mode="before")
     @classmethod
@@ -131,15 +131,7 @@ class ProcessDef(BaseModel):
             return {}
         if not isinstance(data, Mapping):
             raise ValueError(f"expected a mapping of parameter values (and optionally `section`), got {data!r}")
-        values = {}
-        for key, value in data.items():
-            if key == "section":
-                continue
-            try:
-                values[str(key)] = corner_value(value)
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
-        return {"section": data.get("section"), "values": values}
+        return {"section": data.get("section"), "values": {str(k): v for k, v in data.items() if k != "section"}}
 
 
 class NamedCorner(BaseModel):
@@ -151,7 +143,7 @@ class NamedCorner(BaseModel):
     process: str | None = None
     temp: float | None = None
     monte_carlo: bool | Literal["mismatch"] | None = None
-    values: dict[str, CornerValue] = {}
+    values: dict[str, Any] = {}  # parameter → value as written (checked by build_corners, which names the key)
 
     @model_validator(mode="before")
     @classmethod
@@ -159,14 +151,7 @@ class NamedCorner(BaseModel):
         if not isinstance(data, Mapping):
             raise ValueError(f"expected a mapping such as {{name: hot, process: ss, temp: 125}}, got {data!r}")
         known = {"name", "process", "temp", "monte_carlo"}
-        values = {}
-        for key, value in data.items():
-            if key in known:
-                continue
-            try:
-                values[str(key)] = corner_value(value)
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
+        values = {str(k): v for k, v in data.items() if k not in known}
         out = {k: data[k] for k in known if k in data}
         if out.get("temp") is not None:
             out["temp"] = _temperature(out["temp"])
@@ -190,7 +175,7 @@ class CornersFile(BaseModel):
     temp: tuple[float, ...] | None = None
     named: tuple[NamedCorner, ...] = ()
     monte_carlo: bool | Literal["mismatch"] = False
-    axes: dict[str, tuple[CornerValue, ...]] = Field(default_factory=dict)
+    axes: dict[str, Any] = Field(default_factory=dict)  # parameter → values as written (build_corners checks them)
 
     @model_validator(mode="before")
     @classmethod
@@ -200,14 +185,7 @@ class CornersFile(BaseModel):
                              "axes such as VDD: [1.08, 1.2, 1.32]")
         if "axes" in data:
             raise ValueError("`axes` is not a key of corners: write each parameter axis under its own name")
-        axes = {}
-        for key, value in data.items():
-            if key in RESERVED:
-                continue
-            try:
-                axes[str(key)] = _values(value)
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
+        axes = {str(k): v for k, v in data.items() if k not in RESERVED}
         return {**{k: data[k] for k in RESERVED if k in data}, "axes": axes}
 
     @field_validator("process", mode="before")
@@ -398,9 +376,16 @@ def build_corners(file: CornersFile, testbench: Testbench, design: Sequence[str]
                             "relative to it, or the value at corners that do not set it)")
         return canonical
 
-    def values(items: Mapping[str, CornerValue], where: str) -> tuple[tuple[str, CornerValue], ...]:
+    def parse(raw: Any, where: str, many: bool = False) -> Any:
+        try:
+            return _values(raw) if many else corner_value(raw)
+        except ValueError as exc:
+            raise SpecError(source, where, str(exc)) from None
+
+    def values(items: Mapping[str, Any], where: str) -> tuple[tuple[str, CornerValue], ...]:
         out: dict[str, CornerValue] = {}
-        for name, value in items.items():
+        for name, raw in items.items():
+            value = parse(raw, f"{where}.{name}")
             canonical = parameter(name, f"{where}.{name}", value)
             if canonical in out:
                 raise SpecError(source, f"{where}.{name}", f"{canonical} is given twice")
@@ -440,7 +425,8 @@ def build_corners(file: CornersFile, testbench: Testbench, design: Sequence[str]
 
     mc_mode = {False: "none", True: "all", "mismatch": "mismatch"}
     corners: list[Corner] = []
-    axes = {name: (parameter(name, f"corners.{name}", values_[0]), values_) for name, values_ in file.axes.items()}
+    parsed = {name: parse(raw, f"corners.{name}", many=True) for name, raw in file.axes.items()}
+    axes = {name: (parameter(name, f"corners.{name}", values_[0]), values_) for name, values_ in parsed.items()}
     for name, (_, values_) in axes.items():
         for value in values_:
             parameter(name, f"corners.{name}", value)
