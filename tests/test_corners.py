@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import run_cli
 
 import optiyield as oy
 from optiyield.corners import with_temperature
@@ -20,7 +21,6 @@ from optiyield.pdk import sky130
 from optiyield.sim.engine import OK, Engine
 from optiyield.spec import load_spec, spec_from_data
 from optiyield.stats.variation import OutcomeSet
-from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 CSVA = ROOT / "specs" / "csva_corners.yaml"
