@@ -296,3 +296,20 @@ def test_sky130_sections_are_process_corners_with_temperatures_in_one_process():
     with pytest.raises(SpecError, match="unknown sky130 section 'zz'") as error:
         spec_from_data(data, ROOT / "specs", "<sky130>")
     assert error.value.path == "corners.processes.slow.section"
+
+
+def test_corners_cost_benchmark_smoke(tmp_path):
+    """benchmarks/corners_cost.py at smoke size: 4 CSVA outcomes at 27 corners three ways (the batched numbers
+    equal those of one corner at a time) and the 45-corner TSVA table; its --json keys are there."""
+    from test_scripts import read_json, run_script
+
+    out = tmp_path / "corners_cost.json"
+    text = run_script("benchmarks/corners_cost.py", "--samples", 4, "--circuits", "csva", "--table", "tsva",
+                      "--repeat", 1, "--json", out, cwd=tmp_path)
+    assert "Monte Carlo at every corner vs at one corner" in text and "nominal corner table of" in text
+    figures = read_json(out)
+    assert figures["overhead_ratio"] > 0 and figures["table_seconds_45"] > 0
+    csva = figures["circuits"][0]
+    assert csva["corners"] == 27 and csva["simulations_batched"] == 27 * 4
+    assert csva["max_relative_difference"] < 1e-5
+    assert figures["table"]["corners"] == 45 and figures["table"]["ngspice_runs"] < 45
