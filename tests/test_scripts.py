@@ -27,6 +27,7 @@ AICIRCUIT_ROWS = Path(__file__).resolve().parent / "data" / "aicircuit"
 SMOKE_TESTS = {
     "experiments/aicircuit_agreement.py": "tests/test_scripts.py::test_aicircuit_agreement_smoke",
     "experiments/bandler_doubler.py": "tests/test_doubler.py::test_bandler_experiment_twenty_outcome_smoke",
+    "experiments/corner_minimax.py": "tests/test_corners.py::test_corner_minimax_experiment_smoke",
     "experiments/gradient_cost.py": "tests/test_scripts.py::test_gradient_cost_smoke",
     "experiments/high_sigma.py": "tests/test_reliability_circuit.py::test_high_sigma_experiment_smoke",
     "experiments/high_sigma_reference.py": "tests/test_reliability_circuit.py::test_high_sigma_reference_smoke",
