@@ -135,7 +135,10 @@ def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spe
                   f"({'batched copies' if tb.copies else 'one process per sample'}"
                   + (f", sweep of {tb.sweep.param} over {tb.sweep_points} points" if tb.sweep else "") + "), "
                   f"{len(spec.file.design)} design variables, {spec.model.dims} random dimensions, "
-                  f"{len(spec.file.specs)} specs", highlight=False)
+                  f"{len(spec.file.specs)} specs"
+                  + (f", {len(spec.corners)} corners ({len(spec.corners.sections)} model sections, "
+                     f"{len({spec.corners.temperature(c) for c in spec.corners.corners})} temperatures)"
+                     if spec.corners is not None else ""), highlight=False)
 
 
 @app.command("yield")

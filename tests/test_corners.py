@@ -187,6 +187,23 @@ def test_corner_responses_equal_each_corner_simulated_on_its_own(engine):
     assert np.ptp(gains) > 3  # the corners really differ
 
 
+def test_temperatures_in_one_process_or_in_decks_of_their_own_agree(engine):
+    """`temperature_runs: process` (one ngspice process per deck runs every temperature) and `decks` (a deck per
+    temperature, the default for the 45 nm cards) give the same numbers; the evaluator's fingerprints differ."""
+    data = csva_data()
+    spec = {mode: load({**data, "corners": {**data["corners"], "temperature_runs": mode}})
+            for mode in ("process", "decks")}
+    assert spec["process"].corners.in_process and not spec["decks"].corners.in_process
+    assert not load(data).corners.in_process  # auto: no model library section, so decks
+    outcomes = OutcomeSet.draw(spec["decks"].model, 5, "mc", 2)
+    evaluators = {mode: CornerEvaluator(s, engine) for mode, s in spec.items()}
+    assert len(evaluators["process"].jobs) == 1 and len(evaluators["decks"].jobs) == 3
+    assert evaluators["process"].job.fingerprint != evaluators["decks"].job.fingerprint
+    values = {mode: ev.responses(ev.x0, outcomes).corner_values for mode, ev in evaluators.items()}
+    for name in ("gain_db", "bw", "power"):
+        np.testing.assert_allclose(values["process"][name], values["decks"][name], rtol=1e-7, err_msg=name)
+
+
 def test_minimax_takes_the_worst_corner(engine):
     """Worst-corner minimax over tt/ss x 27/125 °C ends with a worst-corner error no larger than that of the
     design minimax finds at tt/27 °C alone, evaluated at the same corners; its objective is the max over every

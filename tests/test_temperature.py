@@ -113,3 +113,21 @@ def test_the_temperature_flag_is_part_of_the_fingerprint():
     job = spec.testbench.job(spec.parameters)
     assert dataclasses.replace(job, temperature=False).fingerprint == job.fingerprint
     assert temperature_job(spec.testbench, spec.parameters).fingerprint != job.fingerprint
+
+
+def test_a_batch_at_one_temperature_is_an_ordinary_deck():
+    """Rows at one temperature render the plain deck with `.temp T` (ngspice's -r output); several temperatures
+    render the control loop."""
+    from optiyield.sim.ngspice import NgspiceSimulator
+
+    spec = load_spec(ROOT / "specs" / "csva.yaml")
+    job = temperature_job(spec.testbench, spec.parameters)
+    row = [spec.nominal()[p] for p in spec.parameters]
+    simulator = NgspiceSimulator()
+    try:
+        one = simulator.render(job, np.array([[*row, 125.0], [*row, 125.0]])).text
+        two = simulator.render(job, np.array([[*row, 125.0], [*row, -40.0]])).text
+    finally:
+        simulator.close()
+    assert ".control" not in one and ".temp 125" in one and one.count("X1 ") == 0  # one distinct row: one copy
+    assert "option temp=125" in two and "option temp=-40" in two and two.count("X1 ") == 0

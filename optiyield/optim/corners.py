@@ -12,10 +12,11 @@ Outcomes are common random numbers across corners: outcome i has the same deviat
 fixes its parameters (process, supply) and samples the rest (``monte_carlo: mismatch`` only the mismatch entries,
 ``true`` every entry, ``false`` none: the corner's nominal point stands for every outcome).
 
-Rows go to the engine grouped by model-library section (one job each); supply and process parameters are row
-columns (copies of one deck), temperatures run in one ngspice process per deck
-(:mod:`optiyield.sim.ngspice.temperature`). The store keys a corner row by ``[section, temperature, parameters…]``
-under a fingerprint that covers every corner and every section's job.
+Rows go to the engine grouped by model-library section (one job each, and one per temperature when temperatures
+are decks of their own); supply and process parameters are row columns (copies of one deck); with temperatures in
+one process (:mod:`optiyield.sim.ngspice.temperature`) a row's temperatures are adjacent so that they share a deck.
+The store keys a corner row by ``[section, temperature, parameters…]`` under a fingerprint that covers every corner
+and every job.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class CornerEvaluator(Evaluator):
         self.corners: CornerSet = spec.corners
         #: The per-sample parameters of a corner row: the spec's, then the corners' own (e.g. VDD).
         self.parameters = (*spec.parameters, *self.corners.extra)
-        self.jobs = self.corners.jobs(spec.parameters)
+        self.jobs = tuple(self.corners.jobs(spec.parameters).values())
         #: The spec's own error functions (one corner); ``errors`` has them at every corner.
         self.spec_errors = self.errors
         self.errors = corner_errors(self.spec_errors, self.corners)
@@ -100,6 +101,9 @@ class CornerEvaluator(Evaluator):
         groups: dict[tuple[Any, ...], int] = {}
         #: Corners that differ only in temperature share a group (their rows are copies of one deck).
         self._group = [groups.setdefault((c.section, c.values), len(groups)) for c in self.corners.corners]
+        self._job_keys = self.corners.job_keys
+        #: The engine job of each corner (index into ``jobs``).
+        self._job_of = [self._job_keys.index(self.corners.job_key(c)) for c in self.corners.corners]
         self._extra_nominal = dict(zip(self.corners.extra, self.corners.extra_nominal, strict=True))
 
     # ------------------------------------------------------------------------------------------ rows
@@ -126,10 +130,12 @@ class CornerEvaluator(Evaluator):
                    for p in self.parameters]
         return np.column_stack(columns)
 
-    def _plan(self, points: np.ndarray, outcomes: OutcomeSet | None) -> tuple[np.ndarray, list[_Block], np.ndarray]:
-        """Store rows ``[section, temperature, parameters…]`` of every (point, corner), their blocks, and the
-        order in which rows go to the engine (per design point, corner group, outcome, then temperature)."""
-        blocks, parts, keys = [], [], []
+    def _plan(self, points: np.ndarray, outcomes: OutcomeSet | None
+              ) -> tuple[np.ndarray, list[_Block], np.ndarray, np.ndarray]:
+        """Store rows ``[section, temperature, parameters…]`` of every (point, corner), their blocks, the engine job
+        of each row, and the order in which rows go to the engine (per design point, corner group, outcome, then
+        temperature)."""
+        blocks, parts, keys, jobs = [], [], [], []
         start = 0
         for m, x in enumerate(np.atleast_2d(points)):
             cache: dict[int, np.ndarray] = {}
@@ -142,12 +148,13 @@ class CornerEvaluator(Evaluator):
                 head = np.tile([self.corners.section_index(corner), self.corners.temperature(corner)], (n, 1))
                 parts.append(np.hstack([head, params]))
                 blocks.append(_Block(m, c, start, n))
+                jobs.append(np.full(n, self._job_of[c]))
                 keys.append(np.column_stack([np.full(n, m), np.full(n, group), np.arange(n), np.full(n, c)]))
                 start += n
         rows = np.vstack(parts)
         key = np.vstack(keys)
         order = np.lexsort((key[:, 3], key[:, 2], key[:, 1], key[:, 0]))
-        return rows, blocks, order
+        return rows, blocks, np.concatenate(jobs), order
 
     def rows(self, points: np.ndarray, outcomes: OutcomeSet | None) -> np.ndarray:
         """The store rows ``[section index, temperature °C, parameters…]`` of M points at every corner."""
@@ -159,7 +166,7 @@ class CornerEvaluator(Evaluator):
         """Simulate (or fetch from the store) M design points × every corner × N outcomes in one pass: one
         engine call per model-library section."""
         points = np.atleast_2d(np.asarray(points, dtype=float))
-        rows, blocks, order = self._plan(points, outcomes)
+        rows, blocks, job_of, order = self._plan(points, outcomes)
         count = rows.shape[0]
         measures = self.spec.testbench.measure_names
         values = {name: np.full(count, np.nan) for name in measures}
@@ -178,22 +185,22 @@ class CornerEvaluator(Evaluator):
         if todo.any():
             if self.engine is None:
                 raise RuntimeError("this evaluator has no engine: it can only read the store")
-            self._simulate(rows, order[todo[order]], values, status, reason)
+            self._simulate(rows, job_of, order[todo[order]], values, status, reason)
         return self._assemble(points.shape[0], outcomes.n if outcomes is not None else 1, rows, blocks, values,
                               status, reason)
 
-    def _simulate(self, rows: np.ndarray, pending: np.ndarray, values: dict[str, np.ndarray], status: np.ndarray,
-                  reason: np.ndarray) -> None:
-        """Run the pending rows (in engine order), one engine call per section; samples are stored at once."""
+    def _simulate(self, rows: np.ndarray, job_of: np.ndarray, pending: np.ndarray, values: dict[str, np.ndarray],
+                  status: np.ndarray, reason: np.ndarray) -> None:
+        """Run the pending rows (in engine order), one engine call per job; samples are stored at once."""
         assert self.engine is not None
         simulated = failed = 0
         all_status, all_reason = [], []
         for index, job in enumerate(self.jobs):
-            chosen = pending[rows[pending, 0] == index]
+            chosen = pending[job_of[pending] == index]
             if not len(chosen):
                 continue
             engine_rows = rows[chosen, 2:]
-            if self.corners.temperatures:
+            if self.corners.temperature_column:
                 engine_rows = np.column_stack([engine_rows, rows[chosen, 1]])
             sink = None if self.store is None else _StoreSink(self.store, rows[chosen])
             result = self.engine.run(job, engine_rows, self.progress, sink)
