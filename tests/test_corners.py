@@ -338,7 +338,7 @@ def test_corner_minimax_experiment_smoke(tmp_path):
     from test_scripts import read_json, run_script
 
     out = tmp_path / "corner_minimax.json"
-    text = run_script("experiments/corner_minimax.py", "--max-iter", 2, "--alone-iter", 1, "--json", out,
+    text = run_script("experiments/corner_minimax.py", "--max-iter", 2, "--alone-iter", 1, "--starts", 1, "--json", out,
                       cwd=tmp_path)
     assert "worst-corner minimax over 27 corners" in text
     figures = read_json(out)
