@@ -182,6 +182,10 @@ def yield_command(
     with _api_errors():
         mc.save(folder, report=False)
     _print_summary(spec, mc.result)
+    if spec.corners is not None:
+        errors.print(f"[yellow]note:[/] this is the yield at the spec's nominal conditions; for the yield at each of "
+                     f"its {len(spec.corners)} corners: optiyield corners {spec_path} --samples N", highlight=False,
+                     soft_wrap=True)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
     _write_report(folder, spec)
 
