@@ -253,9 +253,12 @@ def test_a_corner_run_resumes_from_its_store_and_reports_yield_per_corner(tmp_pa
     verify = run.verify.yield_estimate
     assert verify.n == 40 and len(table) == 4
     assert verify.value <= table["yield"].min() + 1e-12  # every corner at once is no easier than any one
-    again = problem.run(tmp_path / "out", resume=True, report=False)
+    again = problem.run(tmp_path / "out", resume=True)
     assert again.cost["simulations"] == 0 and again.final_yield == run.final_yield
     assert (tmp_path / "out" / "corner_verify.csv").is_file()
+    page = again.report_path.read_text()
+    assert "3. PVT corners" in page and "Yield per corner on the optimization outcomes" in page
+    assert "ss/VDD=+10%/27C" in page
 
 
 def test_corners_command_writes_the_table_and_the_report_shows_it(tmp_path):
