@@ -63,12 +63,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         evaluator = CornerEvaluator(spec, engine)
         result = minimax(evaluator, max_iter=args.max_iter, gradient=args.gradient)
         others = []
+        failed_starts: list[str] = []
         if args.starts:
             from scipy.stats import qmc
 
             for x0 in qmc.scale(qmc.Sobol(len(evaluator.names), seed=3).random(args.starts), evaluator.lower,
                                 evaluator.upper):
-                others.append(minimax(evaluator, x0, max_iter=args.max_iter, gradient=args.gradient))
+                try:
+                    others.append(minimax(evaluator, x0, max_iter=args.max_iter, gradient=args.gradient))
+                except RuntimeError as error:  # a start whose LP subproblem the solver gives up on: recorded
+                    failed_starts.append(f"{error}")
             best = min([result, *others], key=lambda r: r.objective)
             if best.objective < result.objective:
                 result = best
@@ -118,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     spread = [-r.objective for r in others]
     console.print(f"{verdict}; minimax worst relative margin {-result.objective:+.3f}"
                   + (f" (from {len(others)} more starts: {min(spread):+.3f} … {max(spread):+.3f})" if others else "")
+                  + (f" ({len(failed_starts)} starts stopped: {failed_starts[0]})" if failed_starts else "")
                   + f"; {simulations} simulations, {seconds:.1f} s", highlight=False)
     figures = {
         "spec": spec.name, "corners": len(spec.corners), "all_pass": passing,
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "worst_corner": {str(n): {"corner": r["worst corner"], "value": float(r["value"]),
                                   "relative_margin": float(r["relative margin"])} for n, r in worst.iterrows()},
         "best_margin_alone": alone_margins, "cannot_pass": cannot,
-        "other_starts_margins": [-float(r.objective) for r in others],
+        "other_starts_margins": [-float(r.objective) for r in others], "failed_starts": failed_starts,
         "passing_corners": int(table.passed.all(axis=1).sum()), "simulations": simulations, "seconds": seconds,
     }
     if args.json:

@@ -248,7 +248,9 @@ def test_a_corner_run_resumes_from_its_store_and_reports_yield_per_corner(tmp_pa
     assert list(run.corner_yields.index) == ["tt/VDD=-10%/27C", "tt/VDD=+10%/27C", "ss/VDD=-10%/27C",
                                              "ss/VDD=+10%/27C"]
     summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
-    assert set(summary["corners"]["after"]) == set(run.corner_yields.index)
+    assert set(summary["corners"]["before"]) == set(summary["corners"]["after"]) == set(run.corner_yields.index)
+    assert list(run.corner_yields.columns) == ["before", "after"]
+    assert ((run.corner_yields >= 0) & (run.corner_yields <= 1)).all().all()
     table = run.report.steps[-1].result.tables["corner_verify"]
     verify = run.verify.yield_estimate
     assert verify.n == 40 and len(table) == 4
@@ -258,7 +260,7 @@ def test_a_corner_run_resumes_from_its_store_and_reports_yield_per_corner(tmp_pa
     assert (tmp_path / "out" / "corner_verify.csv").is_file()
     page = again.report_path.read_text()
     assert "3. PVT corners" in page and "Yield per corner on the optimization outcomes" in page
-    assert "ss/VDD=+10%/27C" in page
+    assert "ss/VDD=+10%/27C" in page and ">start</th>" in page and ">final</th>" in page
 
 
 def test_corners_command_writes_the_table_and_the_report_shows_it(tmp_path):
@@ -286,6 +288,23 @@ def test_corners_with_monte_carlo_give_the_yield_across_corners():
     assert str(result).startswith("csva_corners: ")
     with pytest.raises(oy.OptionError, match="no `corners:`"):
         oy.load(ROOT / "specs" / "csva.yaml").corners()
+
+
+def test_the_flagship_pa_corner_spec_validates_and_runs_hot_and_nominal():
+    """specs/pa_28ghz_corners.yaml (the 28 GHz PA at 1.08/1.2/1.32 V x -40/27/125 C) validates as 9 corners, and a
+    two-corner table of it goes through ngspice (transient, 7 sweep copies per corner): at 125 C the fixed gate bias
+    leaves the PA less current and less gain than at 27 C (docs/corners.md, the flagship's corners)."""
+    pa = ROOT / "specs" / "pa_28ghz_corners.yaml"
+    text = run_cli("validate", pa)
+    assert "9 corners (1 model sections, 3 temperatures)" in text
+    spec = load_spec(pa)
+    assert spec.corners.names[:3] == ("VDD=1.08/-40C", "VDD=1.08/27C", "VDD=1.08/125C")
+    result = oy.load(pa).with_corners({"VDD": [1.2], "temp": [27, 125]}).corners()
+    table = result.table
+    assert list(table.index) == ["VDD=1.2/27C", "VDD=1.2/125C"] and (table["failed"] == 0).all()
+    assert table.loc["VDD=1.2/27C", "pass"]  # the start design meets every spec at the nominal corner
+    assert table.loc["VDD=1.2/125C", "gain"] < table.loc["VDD=1.2/27C", "gain"] - 3
+    assert table.loc["VDD=1.2/125C", "power"] < table.loc["VDD=1.2/27C", "power"]
 
 
 # ------------------------------------------------------------------------------------------------ sky130
