@@ -1,7 +1,7 @@
 """PVT corners of the sky130 OTA by hand: process sections × supply × temperature, and what each way of batching
 them costs in ngspice.
 
-The corner engine of issue 18 is not built yet; this script measures the facts it rests on (docs/corners.md):
+This script measures, by hand and outside the corner engine, the facts the engine rests on (docs/corners.md, F1-F4):
 
 * ``per-corner``: one ngspice process per corner (section, VDD, temperature), the naive way;
 * ``sibling``: one deck per (section, temperature), the supplies as copies of that deck (VDD is a ``.param``);

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load": "optiyield.api", "open_run": "optiyield.api", "Problem": "optiyield.api",
     "YieldResult": "optiyield.api", "SensitivityResult": "optiyield.api", "RunResult": "optiyield.api",
+    "CornerResult": "optiyield.api",
     "OptionError": "optiyield.api", "RunError": "optiyield.api", "SpecError": "optiyield.api",
     "NgspiceNotFound": "optiyield.api", "ClusterError": "optiyield.api", "StoreMismatch": "optiyield.api",
     "YieldEstimate": "optiyield.api", "WorstCaseAnalysis": "optiyield.api", "HighSigmaResult": "optiyield.api",
@@ -24,14 +25,15 @@ _EXPORTS = {
 }
 
 __all__ = [  # noqa: RUF022 - grouped: version, loading, results, errors, then the dashboard
-    "__version__", "load", "open_run", "Problem", "YieldResult", "SensitivityResult", "RunResult", "YieldEstimate",
-    "WorstCaseAnalysis", "HighSigmaResult", "OptionError", "RunError", "SpecError", "NgspiceNotFound", "ClusterError",
-    "StoreMismatch", "serve",
+    "__version__", "load", "open_run", "Problem", "YieldResult", "SensitivityResult", "RunResult", "CornerResult",
+    "YieldEstimate", "WorstCaseAnalysis", "HighSigmaResult", "OptionError", "RunError", "SpecError",
+    "NgspiceNotFound", "ClusterError", "StoreMismatch", "serve",
 ]
 
 if TYPE_CHECKING:
     from optiyield.api import (
         ClusterError,
+        CornerResult,
         HighSigmaResult,
         NgspiceNotFound,
         OptionError,

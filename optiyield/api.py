@@ -45,9 +45,9 @@ if TYPE_CHECKING:
     from optiyield.spec import Spec
 
 __all__ = [
-    "ClusterError", "HighSigmaResult", "NgspiceNotFound", "OptionError", "Problem", "RunError", "RunResult",
-    "SensitivityResult", "SpecError", "StoreMismatch", "WorstCaseAnalysis", "YieldEstimate", "YieldResult", "load",
-    "open_run",
+    "ClusterError", "CornerResult", "HighSigmaResult", "NgspiceNotFound", "OptionError", "Problem", "RunError",
+    "RunResult", "SensitivityResult", "SpecError", "StoreMismatch", "WorstCaseAnalysis", "YieldEstimate",
+    "YieldResult", "load", "open_run",
 ]
 
 #: What ``progress=`` takes: None, True (a progress bar) or a function called with the number of samples
@@ -315,6 +315,45 @@ class Problem:
             result = run_monte_carlo(problem.spec, engine, samples=samples, seed=seed, sampler=sampler,
                                      ci_width=ci_width, progress=bar.callback)
         return YieldResult(problem, result)
+
+    def with_corners(self, corners: Mapping[str, Any] | None) -> Problem:
+        """The same problem with its PVT corners replaced (a mapping as under ``corners:`` in a spec file, e.g.
+        ``{"process": ["tt", "ff", "ss"], "VDD": ["-10%", "0%", "+10%"], "temp": [-40, 27, 125]}``; None
+        removes them), validated as in a spec file (docs/corners.md)."""
+        from optiyield.spec import revise
+
+        return Problem(revise(self.spec, corners=corners))
+
+    def corners(self, design: Mapping[str, Any] | None = None, *, samples: int | None = None,
+                seed: int | None = None, workers: int | None = None, cluster: str | None = None,
+                progress: Progress = None, engine: Any = None) -> CornerResult:
+        """Every spec at every corner of ``corners:`` at the start point (or ``design``): ADE's corner view.
+
+        Without ``samples`` each corner is simulated once at its nominal point; with ``samples``, the corners
+        marked ``monte_carlo`` get that many outcomes (the same deviates at every corner, drawn from ``seed``,
+        default run.seed) and the table gives the yield per corner and the yield across corners (an outcome
+        passes only at every corner). Raises :class:`OptionError` for a spec without corners.
+        """
+        from optiyield.optim.corners import CornerEvaluator, corner_table
+        from optiyield.stats.variation import OutcomeSet
+
+        given = engine
+        if self.spec.corners is None:
+            raise OptionError("corners", f"spec {self.name!r} has no `corners:` (docs/corners.md)")
+        if samples is not None and samples < 1:
+            raise OptionError("samples", f"expected at least 1, got {samples}")
+        problem = self.at(design) if design else self
+        spec = problem.spec
+        outcomes = None
+        if samples is not None:
+            outcomes = OutcomeSet.draw(spec.model, samples, spec.run.sampler,  # type: ignore[arg-type]
+                                       spec.run.seed if seed is None else seed)
+        total = len(spec.corners) * (samples or 1)  # type: ignore[arg-type]
+        with _engine_for(self.spec, workers, cluster, given) as engine, \
+                _Bar(progress, f"{self.name}: corners", total) as bar:
+            evaluator = CornerEvaluator(spec, engine, progress=bar.callback)
+            table = corner_table(evaluator, evaluator.x0, outcomes)
+        return CornerResult(problem, table)
 
     def sensitivity(self, design: Mapping[str, Any] | None = None, *, design_step: float = 0.01,
                     workers: int | None = None, cluster: str | None = None, engine: Any = None) -> SensitivityResult:
@@ -703,6 +742,67 @@ class HighSigmaResult:
 
 
 @dataclass
+class CornerResult:
+    """Every spec at every corner of one design: ``table`` (one row per corner), ``worst`` (the worst corner
+    of each spec), ``passed`` (every spec met at every corner); with a Monte Carlo, ``overall`` is the yield
+    across corners. ``result`` is the underlying :class:`optiyield.optim.corners.CornerTable`."""
+
+    problem: Problem
+    result: Any
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per corner: process, section, temp, the corner's fixed parameters, every measure (nominal at
+        the corner; with a Monte Carlo the median), ``margin <spec>`` (spec unit, negative: violated), ``pass``,
+        with a Monte Carlo ``yield``/``yield low``/``yield high`` and ``yield <spec>``, and ``failed``
+        simulations."""
+        return self.result.frame()
+
+    @property
+    def worst(self) -> pd.DataFrame:
+        """Per spec: its limits, the worst corner, the value and margin there (spec unit, and relative to the
+        spec's scale) and whether the spec holds at every corner."""
+        return self.result.worst()
+
+    @property
+    def passed(self) -> bool:
+        """True when every spec holds at every corner (with a Monte Carlo: for every outcome)."""
+        return bool(self.result.passed.all())
+
+    @property
+    def overall(self) -> YieldEstimate:
+        """Outcomes passing every spec at every corner (nominal: 1 sample)."""
+        return self.result.overall
+
+    @property
+    def cost(self) -> dict[str, float]:
+        """Simulations, runs, ngspice and wall seconds of the table."""
+        return self.result.cost.to_dict()
+
+    def save(self, folder: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``corners.csv`` (the table) and ``corners.json`` (table, worst corners, cost; the HTML report
+        shows it). Returns the paths by role."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {"csv": folder / "corners.csv", "json": folder / "corners.json"}
+        self.table.to_csv(written["csv"])
+        written["json"].write_text(json.dumps(self.result.to_dict(), indent=2, default=float) + "\n")
+        return written
+
+    def __str__(self) -> str:
+        table = self.result
+        passing = int(table.passed.all(axis=1).sum())
+        text = f"{self.problem.name}: {passing} of {len(table.corners)} corners meet every spec"
+        if table.monte_carlo:
+            text += f"; yield across corners {_pct(self.overall)} ({table.samples} samples)"
+        return text
+
+    def _repr_html_(self) -> str:
+        return _html(f"{self.problem.name}: corners", [str(self)], [("worst corner per spec", self.worst),
+                                                                       ("corners", self.table)])
+
+
+@dataclass
 class SensitivityResult:
     """Which parameters move each spec: ``table`` (one row per spec and parameter, sorted by |normalized|
     within each spec), ``nominal`` (measure values at the design); ``raw`` is sensitivity.json's content."""
@@ -847,6 +947,17 @@ class RunResult:
         the corners of the last centering step) and ``failure`` (the last verification's failure probability by
         Monte Carlo and, with ``{verify: {sigma: is}}``, by the high-sigma estimator); empty without them."""
         return dict(self.summary.get("reliability") or {})
+
+    @property
+    def corner_yields(self) -> pd.DataFrame:
+        """A corner run: the yield at each corner on the optimization outcomes before and after (columns
+        ``before``, ``after``; empty without corners)."""
+        corners = self.summary.get("corners")
+        if not corners:
+            return pd.DataFrame(columns=["before", "after"])
+        return pd.DataFrame({"before": {n: corners["before"][n]["value"] for n in corners["names"]},
+                             "after": {n: corners["after"][n]["value"] for n in corners["names"]}}
+                            ).rename_axis("corner")
 
     @property
     def notes(self) -> list[str]:

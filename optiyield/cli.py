@@ -136,7 +136,10 @@ def validate(spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spe
                   f"({'batched copies' if tb.copies else 'one process per sample'}"
                   + (f", sweep of {tb.sweep.param} over {tb.sweep_points} points" if tb.sweep else "") + "), "
                   f"{len(spec.file.design)} design variables, {spec.model.dims} random dimensions, "
-                  f"{len(spec.file.specs)} specs", highlight=False)
+                  f"{len(spec.file.specs)} specs"
+                  + (f", {len(spec.corners)} corners ({len(spec.corners.sections)} model sections, "
+                     f"{len({spec.corners.temperature(c) for c in spec.corners.corners})} temperatures)"
+                     if spec.corners is not None else ""), highlight=False)
 
 
 def _design_at(at: str, folder: Path) -> dict[str, float] | None:
@@ -213,6 +216,10 @@ def yield_command(
     with _api_errors():
         mc.save(folder, report=False)
     _print_summary(spec, mc.result)
+    if spec.corners is not None:
+        errors.print(f"[yellow]note:[/] this is the yield at the spec's nominal conditions; for the yield at each of "
+                     f"its {len(spec.corners)} corners: optiyield corners {spec_path} --samples N", highlight=False,
+                     soft_wrap=True)
     console.print(f"results written to [bold]{folder}[/]", highlight=False)
     _write_report(folder, spec)
 
@@ -718,6 +725,111 @@ def sensitivity_command(
                           format_value(entry["effect"], unit), f"{entry['normalized']:+.4f}")
         console.print(table)
     console.print(f"{result['simulations']} simulations; written to {folder / 'sensitivity.json'}", highlight=False)
+
+
+@app.command("corners")
+def corners_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file with `corners:`.")],
+    at: Annotated[str, typer.Option("--at", help="Design point: start (the spec's start values) or final "
+                                    "(design_final of OUT/run_summary.json).")] = "start",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=MAX_SAMPLES,
+                                                help="Monte Carlo outcomes inside each corner marked monte_carlo "
+                                                "(default: none, each corner at its nominal point).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the outcomes (default: run.seed).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
+                                                help="Parallel ngspice processes (default: one per core).")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
+) -> None:
+    """Every spec at every PVT corner of the spec: the corners × specs table (ADE's corner view).
+
+    Prints each corner's measures (✗: the spec is violated there) and the worst corner of each spec with
+    its margin; with --samples, the yield per corner and across corners (an outcome passes only at every
+    corner). Writes OUT/corners.csv and OUT/corners.json (the HTML report shows them).
+
+    Example:  optiyield corners specs/sky130_ota_corners.yaml --at start --out out/sky130_corners
+    """
+    import json
+
+    problem = _problem(spec_path)
+    spec = problem.spec
+    if spec.corners is None:
+        raise _fail(f"{spec_path}: no `corners:` in this spec (docs/corners.md shows how to add them)")
+    folder = out or Path("out") / spec.name
+    design = None
+    if at == "final":
+        summary = folder / "run_summary.json"
+        if not summary.exists():
+            raise _fail(f"--at final: no {summary} (run `optiyield run` first, or give its folder with --out)")
+        design = json.loads(summary.read_text())["design_final"]
+    elif at != "start":
+        raise _fail(f"--at: expected start or final, got {at!r}")
+    from optiyield.outdir import prepare
+
+    with _api_errors():
+        prepare(folder)
+    total = len(spec.corners) * (samples or 1)
+    with _engine(spec, workers, cluster) as engine, Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True) as progress, _api_errors():
+        task = progress.add_task(f"{spec.name}: {len(spec.corners)} corners", total=total)
+        result = problem.corners(design, samples=samples, seed=seed, engine=engine,
+                                 progress=lambda n: progress.advance(task, n))
+    with _api_errors():
+        written = result.save(folder)
+    _print_corners(result, at)
+    console.print(f"written: {written['csv']}, {written['json']}", highlight=False)
+    if (folder / "run_summary.json").exists() or (folder / "summary.json").exists():
+        _write_report(folder, spec)
+
+
+def _print_corners(result, at: str) -> None:  # noqa: ANN001 - CornerResult
+    table_data = result.result
+    spec = result.problem.spec
+    frame = result.table
+    mc = table_data.monte_carlo
+    title = (f"{spec.name}: {len(frame)} corners at the {at} design" +
+             (f", {table_data.samples} Monte Carlo samples per sampled corner (yield; medians)" if mc else
+              " (✗: spec violated)"))
+    table = Table(title=title)
+    table.add_column("corner", justify="left", no_wrap=True)
+    for name in spec.file.specs:
+        table.add_column(name, justify="right")
+    table.add_column("yield" if mc else "pass", justify="right")
+    for corner, row in frame.iterrows():
+        cells = []
+        for name in spec.file.specs:
+            text = format_value(float(row[name]), spec.testbench.unit(name))
+            if mc:
+                text += f" ({row[f'yield {name}'] * 100:.0f} %)"
+            elif row[f"margin {name}"] < 0:
+                text += " ✗"
+            cells.append(text)
+        last = f"{row['yield'] * 100:.1f} %" if mc else ("yes" if row["pass"] else "[red]no[/]")
+        table.add_row(str(corner), *cells, last)
+    console.print(table)
+    worst = Table(title="worst corner per spec")
+    for column in ("spec", "limit", "worst corner", "value", "margin", "relative margin",
+                   *(("yield",) if mc else ()), "every corner"):
+        worst.add_column(column, justify="left" if column in ("spec", "worst corner") else "right",
+                         no_wrap=column == "worst corner")
+    for name, row in result.worst.iterrows():
+        bound = spec.file.specs[str(name)]
+        limit = " ".join(part for part in (f"≥ {format_eng(bound.min)}" if bound.min is not None else "",
+                                           f"≤ {format_eng(bound.max)}" if bound.max is not None else "") if part)
+        unit = spec.testbench.unit(str(name))
+        worst.add_row(str(name), limit, str(row["worst corner"]), format_value(float(row["value"]), unit),
+                      format_value(float(row["margin"]), unit), f"{row['relative margin']:+.3f}",
+                      *((f"{row['yield'] * 100:.1f} %",) if mc else ()),
+                      "pass" if row["pass"] else "[red]fail[/]")
+    console.print(worst)
+    passing = int(table_data.passed.all(axis=1).sum())
+    cost = result.cost
+    console.print(f"{passing} of {len(frame)} corners meet every spec"
+                  + (f"; yield across corners {result.overall.value * 100:.1f} % [{result.overall.low * 100:.1f}, "
+                     f"{result.overall.high * 100:.1f}]" if mc else "")
+                  + f". {cost['simulations']} simulations in {cost['runs']} ngspice runs, "
+                  f"{cost['ngspice_seconds']:.2f} s ngspice time, {cost['wall_seconds']:.2f} s wall", highlight=False)
 
 
 def _write_report(folder: Path, spec) -> None:  # noqa: ANN001 - spec: Spec

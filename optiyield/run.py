@@ -25,6 +25,7 @@ import numpy as np
 
 from optiyield.montecarlo import MonteCarloResult
 from optiyield.objective import passes
+from optiyield.optim.corners import CornerEvaluator, make_evaluator, yields_dict
 from optiyield.optim.evaluator import Evaluator
 from optiyield.optim.method import Problem
 from optiyield.optim.result import IterationRecord, Result
@@ -95,6 +96,9 @@ class RunReport:
     steps: list[StepReport] = field(default_factory=list)
     cost: Cost = field(default_factory=Cost)
     notes: list[str] = field(default_factory=list)
+    #: A corner run: the yield at each corner on the optimization outcomes, at the start and final designs
+    #: (``{"names": [...], "before": [YieldEstimate...], "after": [...]}``); None without corners.
+    corners: dict[str, Any] | None = None
 
     @property
     def verify(self) -> MonteCarloResult | None:
@@ -116,6 +120,10 @@ class RunReport:
             "steps": [s.summary() for s in self.steps],
             **self.cost.to_dict(), "notes": self.notes,
             **({"reliability": self.reliability} if self.reliability else {}),
+            **({} if self.corners is None else {"corners": {
+                "names": list(self.corners["names"]),
+                "before": yields_dict(self.corners["names"], self.corners["before"]),
+                "after": yields_dict(self.corners["names"], self.corners["after"])}}),
         }
 
     @property
@@ -174,7 +182,7 @@ def execute(spec: Spec, out: str | Path, engine: Backend, *, resume: bool = Fals
     finished sample is in the store)."""
     out = prepare(out)
     with FolderLock(out):
-        evaluator = Evaluator(spec, engine, progress=progress)
+        evaluator = make_evaluator(spec, engine, progress=progress)
         span = evaluator.meter.span()
         store = open_store(spec, evaluator, out, resume, fresh)
         evaluator.store = store
@@ -229,4 +237,8 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
         if on_step:
             on_step(step_report)
     report.x_final = evaluator.design(x)
+    if isinstance(evaluator, CornerEvaluator):  # served from the store: both designs were evaluated
+        report.corners = {"names": evaluator.corners.names,
+                          "before": evaluator.corner_yields(evaluator.x0, problem.outcomes, problem.confidence),
+                          "after": evaluator.corner_yields(x, problem.outcomes, problem.confidence)}
     return report

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from optiyield import safety
+from optiyield.corners import CornerSet, CornersFile, build_corners
 from optiyield.errors import SpecError, from_validation_error, load_validated
 from optiyield.netlist import Netlist
 from optiyield.registry import STEPS, RegistryError, StepMethod, StepOptions
@@ -317,6 +318,7 @@ class SpecFile(_Frozen):
     variation: Annotated[Variation, BeforeValidator(_variation)] = Variation()
     specs: dict[str, SpecBound]
     stages: tuple[Stage, ...] = ()
+    corners: CornersFile | None = None
     run: RunSettings = Field(default_factory=RunSettings)
 
 
@@ -324,8 +326,10 @@ class Spec:
     """A validated design problem: the spec file, its loaded testbench and statistical model."""
 
     def __init__(self, file: SpecFile, testbench: Testbench, model: StatisticalModel, path: Path | None,
-                 base: Path | None = None) -> None:
+                 base: Path | None = None, corners: CornerSet | None = None) -> None:
         self.file, self.testbench, self.model, self.path = file, testbench, model, path
+        #: The expanded PVT corners of ``corners:`` (None without): docs/corners.md.
+        self.corners = corners
         #: The folder relative paths of the spec resolve against (the spec file's folder, or the ``base`` a spec
         #: given as a mapping was loaded with); None: the working directory.
         self.base = base if base is not None else (path.parent if path is not None else None)
@@ -413,13 +417,16 @@ def build_spec(file: SpecFile, base: Path, source: str | Path, *, path: Path | N
         testbench = load_testbench(testbench_path)
     else:
         testbench = build_testbench(file.testbench, base, source, netlist)
-    return Spec(file, testbench, _check(file, testbench, source, base), path, base)
+    model = _check(file, testbench, source, base)
+    return Spec(file, testbench, model, path, base, _corners(file, testbench, model, source))
 
 
-def revise(spec: Spec, *, start: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None) -> Spec:
-    """A copy of ``spec`` with some design start values (name → value, engineering strings allowed) and/or
-    run settings (``seed``, ``samples``, ``steps``, …) replaced, validated as in a spec file; the testbench
-    is not reloaded. Raises :class:`SpecError` naming the key (``design.W.start``, ``run.steps[0]…``)."""
+def revise(spec: Spec, *, start: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None,
+           corners: Mapping[str, Any] | None | Literal[False] = False) -> Spec:
+    """A copy of ``spec`` with some design start values (name → value, engineering strings allowed), run
+    settings (``seed``, ``samples``, ``steps``, …) and/or its ``corners`` (a mapping as in a spec file; None
+    removes them) replaced, validated as in a spec file; the testbench is not reloaded. Raises
+    :class:`SpecError` naming the key (``design.W.start``, ``run.steps[0]…``, ``corners.temp``)."""
     source = spec.path if spec.path is not None else "<spec>"
     file = spec.file
     update: dict[str, Any] = {}
@@ -443,9 +450,24 @@ def revise(spec: Spec, *, start: Mapping[str, Any] | None = None, run: Mapping[s
         except ValidationError as exc:
             error = from_validation_error(source, exc)
             raise SpecError(source, "run" + (f".{error.path}" if error.path else ""), error.message) from None
+    if corners is not False:
+        try:
+            update["corners"] = None if corners is None else CornersFile.model_validate(corners)
+        except ValidationError as exc:
+            error = from_validation_error(source, exc)
+            raise SpecError(source, "corners" + (f".{error.path}" if error.path else ""), error.message) from None
     file = file.model_copy(update=update)
     base = spec.base if spec.base is not None else Path.cwd()
-    return Spec(file, spec.testbench, _check(file, spec.testbench, source, base), spec.path, spec.base)
+    model = _check(file, spec.testbench, source, base)
+    return Spec(file, spec.testbench, model, spec.path, spec.base, _corners(file, spec.testbench, model, source))
+
+
+def _corners(file: SpecFile, testbench: Testbench, model: StatisticalModel, source: Path | str) -> CornerSet | None:
+    """The expanded corners of a spec file (None without ``corners:``); SpecError names the key."""
+    if file.corners is None:
+        return None
+    parameters = list(file.design) + [p for p in model.parameters if p not in file.design]
+    return build_corners(file.corners, testbench, tuple(file.design), tuple(parameters), source)
 
 
 def _check(file: SpecFile, testbench: Testbench, path: Path | str, base: Path) -> StatisticalModel:

@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "optiyield.pdk", "optiyield.pyspice_netlist"),
     ("optiyield.sim", "optiyield.execute"),
     ("optiyield.testbench",),
-    ("optiyield.spec",),
+    ("optiyield.spec", "optiyield.corners"),
     ("optiyield.objective", "optiyield.montecarlo", "optiyield.store", "optiyield.sensitivity", "optiyield.dataset",
      "optiyield.outdir", "optiyield.touchstone"),
     ("optiyield.optim", "optiyield.reliability"),

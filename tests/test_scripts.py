@@ -27,6 +27,7 @@ AICIRCUIT_ROWS = Path(__file__).resolve().parent / "data" / "aicircuit"
 SMOKE_TESTS = {
     "experiments/aicircuit_agreement.py": "tests/test_scripts.py::test_aicircuit_agreement_smoke",
     "experiments/bandler_doubler.py": "tests/test_doubler.py::test_bandler_experiment_twenty_outcome_smoke",
+    "experiments/corner_minimax.py": "tests/test_corners.py::test_corner_minimax_experiment_smoke",
     "experiments/gradient_cost.py": "tests/test_scripts.py::test_gradient_cost_smoke",
     "experiments/high_sigma.py": "tests/test_reliability_circuit.py::test_high_sigma_experiment_smoke",
     "experiments/high_sigma_reference.py": "tests/test_reliability_circuit.py::test_high_sigma_reference_smoke",
@@ -38,6 +39,7 @@ SMOKE_TESTS = {
     "experiments/vga_staged.py": "tests/test_scripts.py::test_vga_staged_smoke",
     "experiments/vga_two_tone.py": "tests/test_vga_cs.py::test_iip3_estimate_against_a_two_tone_simulation",
     "experiments/warmstart_vs_cold.py": "tests/test_scripts.py::test_warmstart_vs_cold_smoke",
+    "benchmarks/corners_cost.py": "tests/test_corners.py::test_corners_cost_benchmark_smoke",
     "benchmarks/mc_throughput.py": "tests/test_scripts.py::test_mc_throughput_smoke",
     "benchmarks/model_placement.py": "tests/test_netlist_compat.py::test_model_placement_benchmark_smoke",
     "benchmarks/peer_spicelib.py": "tests/test_scripts.py::test_peer_spicelib_smoke",

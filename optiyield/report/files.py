@@ -82,7 +82,7 @@ def write_run(report: RunReport, folder: str | Path) -> dict[str, Path]:
     for step in report.steps:
         for name, table in step.result.tables.items():
             written[name] = folder / f"{name}.csv"
-            table.to_csv(written[name], index_label="candidate")
+            table.to_csv(written[name], index_label=table.index.name or "candidate")
     if report.verify is not None:
         written.update(write_outputs(report.spec, report.verify, folder))
     worst = report.reliability.get("worst_case")

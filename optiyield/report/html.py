@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from optiyield.errors import SpecError
-from optiyield.optim.evaluator import Evaluator
+from optiyield.optim.corners import make_evaluator
 from optiyield.report import figures
 from optiyield.report.figures import HistogramSeries, ObjectivePoint, YieldPoint
 from optiyield.run import optimization_outcomes
@@ -55,6 +55,8 @@ SECTIONS = (
     ("high_sigma", "High sigma: worst-case distances and failure probability"),
     ("sensitivity", "Sensitivity"),
 )
+#: Shown after the specifications when the folder has corners (a corner run, or `optiyield corners`).
+CORNER_SECTION = ("corners", "PVT corners")
 FAILED_ROWS_SHOWN = 5
 SENSITIVITY_BARS = 6
 
@@ -80,6 +82,7 @@ class FolderData:
     store_failures: dict[str, int] = field(default_factory=dict)
     store_evaluations: int = 0
     sensitivity: dict[str, Any] | None = None
+    corners: dict[str, Any] | None = None  # corners.json of `optiyield corners`
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -123,7 +126,7 @@ def _read_store(data: FolderData, path: Path) -> None:
     design and failure counts, from ``store.sqlite``. Nothing is simulated."""
     spec = data.spec
     # The evaluator only builds parameter rows and the job's fingerprint here: it has no engine.
-    evaluator = Evaluator(spec, None)
+    evaluator = make_evaluator(spec, None)
     store = Store.read(path, spec.parameters, spec.testbench.measure_names)
     try:
         data.store_evaluations = store.evaluations
@@ -137,6 +140,10 @@ def _read_store(data: FolderData, path: Path) -> None:
                                 f"{spec.path}: its stored responses are not shown.")
             return
         if data.run is None:
+            return
+        if spec.corners is not None:
+            data.before_note = ("a corner run: the histograms show the verification's value at each sample's worst "
+                                "corner; the PVT corners section gives the yield per corner before and after.")
             return
         outcomes = optimization_outcomes(spec)
         data.outcomes = (outcomes.n, outcomes.method, outcomes.seed)
@@ -180,6 +187,7 @@ def load_folder(folder: str | Path, spec: Spec | str | Path | None = None) -> Fo
     if (folder / "store.sqlite").is_file():
         _read_store(data, folder / "store.sqlite")
     data.sensitivity = _read_json(folder / "sensitivity.json")
+    data.corners = _read_json(folder / "corners.json")
     if run is not None and summary is not None and not _same_design(run["design_final"], summary["design"]):
         data.notes.append("summary.json and samples.parquet are not at the run's final design (a later "
                           "`optiyield yield` wrote into this folder?): the Monte Carlo sections show that sample.")
@@ -301,7 +309,7 @@ def _header(data: FolderData) -> str:
     description = f"<p>{_e(spec.file.description)}</p>" if spec.file.description else ""
     notes = "".join(f'<p class="warning">{_e(n)}</p>' for n in data.notes)
     table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    toc = "".join(f'<li><a href="#{key}">{_e(title)}</a></li>' for key, title in SECTIONS)
+    toc = "".join(f'<li><a href="#{key}">{_e(title)}</a></li>' for key, title in _sections(data))
     return (f"<header><h1>{_e(spec.name)}: yield report</h1>{description}{headline}{notes}"
             f'<table class="facts">{table}</table><nav><ol start="2">{toc}</ol></nav></header>')
 
@@ -340,6 +348,71 @@ def _spec_section(data: FolderData) -> str:
         note += _note(f"margin: distance to the nearest limit, positive when met. Yields and violations are over "
                       f"the {summary['samples']} Monte Carlo samples; a failed simulation violates every spec.")
     return body + note
+
+
+def _sections(data: FolderData) -> tuple[tuple[str, str], ...]:
+    """The report's sections: :data:`SECTIONS`, with the corners after the specifications when there are any."""
+    if data.corners is None and not (data.run or {}).get("corners"):
+        return SECTIONS
+    return (SECTIONS[0], CORNER_SECTION, *SECTIONS[1:])
+
+
+def _corner_section(data: FolderData) -> str:
+    """Yield per corner before and after a corner run, and the corners × specs table of `optiyield corners`."""
+    spec, parts = data.spec, []
+    run = (data.run or {}).get("corners")
+    if run:
+        rows, classes = [], []
+        for name in run["names"]:
+            before, after = run["before"][name], run["after"][name]
+            rows.append([name, _pct(before["value"]), _interval(before), _pct(after["value"]), _interval(after)])
+            classes.append("bad" if after["value"] < 1 else "")
+        parts.append("<h3>Yield per corner on the optimization outcomes</h3>")
+        parts.append(_table(["corner", "start", "interval", "final", "interval"], rows,
+                            [False, True, True, True, True], classes))
+        parts.append(_note("An outcome passes at a corner when it meets every spec there; the run's yield counts "
+                           "an outcome only when it passes at every corner."))
+    table = data.corners
+    if table:
+        at = "a design point"
+        if data.run is not None:
+            at = ("the final design" if _same_design(table["design"], data.run["design_final"]) else
+                  "the start design" if _same_design(table["design"], data.run["design_start"]) else at)
+        mc = table.get("samples", 1) > 1
+        parts.append(f"<h3>Corners × specs at {_e(at)} (optiyield corners" + (f", {table['samples']} Monte Carlo "
+                     "samples per sampled corner" if mc else "") + ")</h3>")
+        worst_rows, worst_classes = [], []
+        for row in table["worst"]:
+            unit = spec.testbench.unit(row["spec"]) if row["spec"] in spec.testbench.measure_names else ""
+            worst_rows.append([row["spec"], _limits(spec, row["spec"]), row["worst corner"],
+                               _value(row["value"], unit) if _finite(row["value"]) else "—",
+                               _value(row["margin"], unit) if _finite(row["margin"]) else "—",
+                               "pass" if row["pass"] else "fail"])
+            worst_classes.append("" if row["pass"] else "bad")
+        parts.append(_table(["spec", "limits", "worst corner", "value", "margin", "at every corner"], worst_rows,
+                            [False, False, False, True, True, False], worst_classes))
+        rows, classes = [], []
+        for row in table["table"]:
+            cells = [row["corner"]]
+            for name in spec.file.specs:
+                unit = spec.testbench.unit(name)
+                value = row.get(name)
+                cell = _value(value, unit) if _finite(value) else "—"
+                if mc:
+                    cell += f" ({row.get(f'yield {name}', 0) * 100:.0f} %)"
+                elif not (_finite(row.get(f"margin {name}")) and row[f"margin {name}"] >= 0):
+                    cell += " ✗"
+                cells.append(cell)
+            cells.append(_pct(row["yield"]) if mc else ("yes" if row["pass"] else "no"))
+            rows.append(cells)
+            classes.append("" if row["pass"] else "bad")
+        parts.append(_table(["corner", *spec.file.specs, "yield" if mc else "pass"], rows,
+                            [False, *([True] * len(spec.file.specs)), True], classes))
+        parts.append(_note(f"{table['passing_corners']} of {len(table['table'])} corners meet every spec; "
+                           f"{table['simulations']} simulations, {table['wall_seconds']:.2f} s wall. "
+                           + ("Values are medians over the corner's samples (yield of each spec in brackets)."
+                              if mc else "✗: the spec is violated at that corner.")))
+    return "".join(parts)
 
 
 def _histogram_section(data: FolderData) -> tuple[str, int]:
@@ -707,6 +780,7 @@ def render(data: FolderData) -> Report:
     bodies: dict[str, str] = {}
     images = 0
     bodies["specs"] = _spec_section(data)
+    bodies["corners"] = _corner_section(data)
     bodies["histograms"], count = _histogram_section(data)
     images += count
     bodies["traces"], count = _trace_section(data)
@@ -720,7 +794,7 @@ def render(data: FolderData) -> Report:
     bodies["sensitivity"], count = _sensitivity_section(data)
     images += count
     sections = "".join(f'<section id="{key}"><h2>{number}. {_e(title)}</h2>{bodies[key]}</section>'
-                       for number, (key, title) in enumerate(SECTIONS, start=2))
+                       for number, (key, title) in enumerate(_sections(data), start=2))
     from optiyield import __version__
 
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

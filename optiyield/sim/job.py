@@ -43,7 +43,10 @@ class SimJob:
     (else one run per sample); ``timeout`` the wall-clock limit of one run in s; ``expected`` the
     analyses that must be in the results; ``sweep`` (param, values) extra copies per sample; ``saves``
     extra vectors to keep (device quantities); ``identity`` what else defines the numbers (measure
-    definitions, parasitic coefficients; the testbench supplies it).
+    definitions, parasitic coefficients; the testbench supplies it). With ``temperature``, the last of ``names``
+    is not a netlist parameter but the simulation temperature of each row in °C: rows sharing a deck run at
+    each of their temperatures in ONE simulator process (the corner engine, docs/corners.md); ``extract``
+    then receives waveforms grouped by temperature (:class:`~optiyield.sim.ngspice.temperature.TemperatureWaveforms`).
     """
 
     netlist: Netlist
@@ -60,6 +63,7 @@ class SimJob:
     identity: str = ""
     simulator: str = "ngspice"
     compat: str = ""  # simulator compatibility mode (ngspice: ``set ngbehavior=...``), e.g. ``hsa`` for sky130
+    temperature: bool = False  # the last of ``names`` is each row's temperature (°C), run in one process
 
     @cached_property
     def fingerprint(self) -> str:
@@ -80,6 +84,8 @@ class SimJob:
         nested = _nested_digests(netlist)
         if nested:  # only when there are nested files, so fingerprints of other netlists stay as they were
             payload["nested_includes"] = nested
+        if self.temperature:  # only when set, so fingerprints of other jobs stay as they were
+            payload["temperature"] = True
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()
 

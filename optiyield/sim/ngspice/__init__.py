@@ -17,6 +17,7 @@ from optiyield.sim.job import SimJob
 from optiyield.sim.ngspice.deck import Layout, render
 from optiyield.sim.ngspice.rawfile import Plot
 from optiyield.sim.ngspice.runner import NgspiceRunner
+from optiyield.sim.ngspice.temperature import TemperaturePlan, TemperatureWaveforms, render_temperatures
 from optiyield.sim.protocol import Deck, RunOutcome
 
 _MEAS_LINE = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|-?nan|-?inf)",
@@ -101,6 +102,9 @@ class NgspiceSimulator:
     def render(self, job: SimJob, rows: np.ndarray, *, gentle: bool = False) -> Deck:
         """K copies of ``job`` (one sample in single mode), the raw file written as ``out.raw``."""
         rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        if job.temperature:  # the last column is each row's temperature: one process runs them all
+            text, count, plan = render_temperatures(job, rows, gentle=gentle)
+            return Deck(text=text, count=count, context=(plan, job.compat))
         text, layout = render(job.netlist, job.names, rows, "out.raw", copies=job.copies, options=job.options,
                               gentle=gentle, saves=job.saves, sweep=job.sweep)
         points = len(job.sweep[1]) if job.sweep else 1
@@ -114,8 +118,16 @@ class NgspiceSimulator:
             run = self.runner.run(deck.text, folder, timeout, expected, slot=slot, compat=deck.context[1])
         finally:
             self.runner.remove(folder)
-        waveforms = NgspiceWaveforms(run.plots, deck.context[0], deck.count, run.stdout) if run.ok else None
-        return RunOutcome(failure=run.failure, seconds=run.seconds, stdout=run.stdout, waveforms=waveforms)
+        layout = deck.context[0]
+        if run.ok and isinstance(layout, TemperaturePlan):
+            failure = layout.check(run.plots)
+            if failure is not None:
+                return RunOutcome(failure=failure, seconds=run.seconds, stdout=run.stdout)
+            waveforms: object = TemperatureWaveforms(layout, run.plots, deck.count, run.stdout, NgspiceWaveforms)
+        else:
+            waveforms = NgspiceWaveforms(run.plots, layout, deck.count, run.stdout) if run.ok else None
+        return RunOutcome(failure=run.failure, seconds=run.seconds, stdout=run.stdout,
+                          waveforms=waveforms)  # type: ignore[arg-type]
 
     def cancel(self) -> None:
         """Kill every running ngspice and start no new one until :meth:`reset`."""
