@@ -29,6 +29,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from optiyield import safety
 from optiyield.errors import SpecError, from_validation_error, load_validated
 from optiyield.netlist import Netlist
+from optiyield.region_specs import RegionRequest, RegionSpec, check_regions, expand
 from optiyield.registry import STEPS, RegistryError, StepMethod, StepOptions
 from optiyield.stats.variation import Draw, StatisticalModel, VariationError
 from optiyield.testbench import Testbench, TestbenchFile, build_testbench, load_testbench
@@ -316,6 +317,7 @@ class SpecFile(_Frozen):
     design: dict[str, DesignVariable] = {}
     variation: Annotated[Variation, BeforeValidator(_variation)] = Variation()
     specs: dict[str, SpecBound]
+    regions: Annotated[dict[str, RegionRequest], AfterValidator(check_regions)] = {}  # optiyield/region_specs.py
     stages: tuple[Stage, ...] = ()
     run: RunSettings = Field(default_factory=RunSettings)
 
@@ -324,8 +326,10 @@ class Spec:
     """A validated design problem: the spec file, its loaded testbench and statistical model."""
 
     def __init__(self, file: SpecFile, testbench: Testbench, model: StatisticalModel, path: Path | None,
-                 base: Path | None = None) -> None:
+                 base: Path | None = None, regions: tuple[RegionSpec, ...] = ()) -> None:
         self.file, self.testbench, self.model, self.path = file, testbench, model, path
+        #: The expanded ``regions:`` constraints (their measures are in the testbench, their specs in ``file.specs``).
+        self.regions = regions
         #: The folder relative paths of the spec resolve against (the spec file's folder, or the ``base`` a spec
         #: given as a mapping was loaded with); None: the working directory.
         self.base = base if base is not None else (path.parent if path is not None else None)
@@ -413,7 +417,28 @@ def build_spec(file: SpecFile, base: Path, source: str | Path, *, path: Path | N
         testbench = load_testbench(testbench_path)
     else:
         testbench = build_testbench(file.testbench, base, source, netlist)
-    return Spec(file, testbench, _check(file, testbench, source, base), path, base)
+    file, testbench, regions = _expand_regions(file, testbench, source)
+    return Spec(file, testbench, _check(file, testbench, source, base), path, base, regions)
+
+
+def _expand_regions(file: SpecFile, testbench: Testbench, source: str | Path
+                    ) -> tuple[SpecFile, Testbench, tuple[RegionSpec, ...]]:
+    """``regions:`` → operating-point measures added to the testbench and specs added to ``file.specs``."""
+    if not file.regions:
+        return file, testbench, ()
+    if "op" not in testbench.netlist.analysis_kinds:
+        raise SpecError(source, "regions", f"region constraints read the operating point: add `.op` to "
+                        f"{testbench.netlist.path.name} (or to the testbench's `analyses`)")
+    try:
+        testbench, specs, regions = expand(file.regions, testbench)
+    except ValueError as exc:
+        raise SpecError(source, "regions", str(exc)) from None
+    for name in specs:
+        if name in file.specs:
+            device = next(r.device for r in regions if name in r.bounds)
+            raise SpecError(source, f"specs.{name}", f"also made by `regions: {{{device}: …}}`; keep one of the two")
+    bounds = {name: SpecBound.model_validate(bound) for name, bound in specs.items()}
+    return file.model_copy(update={"specs": {**file.specs, **bounds}}), testbench, tuple(regions)
 
 
 def revise(spec: Spec, *, start: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None) -> Spec:
@@ -445,7 +470,7 @@ def revise(spec: Spec, *, start: Mapping[str, Any] | None = None, run: Mapping[s
             raise SpecError(source, "run" + (f".{error.path}" if error.path else ""), error.message) from None
     file = file.model_copy(update=update)
     base = spec.base if spec.base is not None else Path.cwd()
-    return Spec(file, spec.testbench, _check(file, spec.testbench, source, base), spec.path, spec.base)
+    return Spec(file, spec.testbench, _check(file, spec.testbench, source, base), spec.path, spec.base, spec.regions)
 
 
 def _check(file: SpecFile, testbench: Testbench, path: Path | str, base: Path) -> StatisticalModel:
