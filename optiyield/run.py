@@ -95,6 +95,7 @@ class RunReport:
     steps: list[StepReport] = field(default_factory=list)
     cost: Cost = field(default_factory=Cost)
     notes: list[str] = field(default_factory=list)
+    regions: list[dict[str, Any]] = field(default_factory=list)  # spec `regions:` at the final design (nominal)
 
     @property
     def verify(self) -> MonteCarloResult | None:
@@ -115,6 +116,7 @@ class RunReport:
                 "failed_simulations": verify.summary.failed_simulations},
             "steps": [s.summary() for s in self.steps],
             **self.cost.to_dict(), "notes": self.notes,
+            **({"regions": self.regions} if self.regions else {}),
         }
 
 
@@ -211,4 +213,9 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
         if on_step:
             on_step(step_report)
     report.x_final = evaluator.design(x)
+    if spec.regions:  # per device at the final design's nominal point (usually served from the store)
+        values = {k: float(v[0, 0]) for k, v in evaluator.responses(x[None, :]).values.items()}
+        report.regions = [{"device": r.device, "region": r.request.region, "margin": r.request.margin,
+                           "values": {m: values.get(m) for m in r.measures}, "met": r.met(values)}
+                          for r in spec.regions]
     return report
