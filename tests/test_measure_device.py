@@ -160,3 +160,22 @@ def test_op_measures_match_a_single_device_op_print(copies):
     sat, vov = results.values["m1_sat"], results.values["m1_vov"]
     assert sat[0] > 0 > sat[1] and vov[2] < 0 < vov[0]  # saturated, triode, cutoff
     assert results.values["m4_sat"][0] > 0 and results.values["m2_id"][0] > 0  # reverse NMOS, PMOS current > 0
+
+
+@pytest.mark.ngspice
+def test_op_measure_cost_benchmark_smoke(tmp_path):
+    """benchmarks/op_measure_cost.py on 50 CSVA samples and one VGA sample: every variant simulated, the deck
+    without op measures saves nothing extra, and the variants save 0/2/4/6 (CSVA) and 0/8 (VGA) vectors per copy."""
+    from test_scripts import read_json, run_script
+
+    out = tmp_path / "cost.json"
+    text = run_script("benchmarks/op_measure_cost.py", "--samples", 50, "--vga-samples", 1, "--repeats", 1,
+                      "--json", out, cwd=tmp_path)
+    assert "CSVA, 50 samples" in text and "VGA 10 GHz, 1 samples" in text
+    figures = read_json(out)
+    assert figures["deck_unchanged"] is True
+    assert [row["vectors_per_copy"] for row in figures["csva"].values()] == [0, 2, 4, 6]
+    assert [row["vectors_per_copy"] for row in figures["vga"].values()] == [0, 8]
+    for circuit in ("csva", "vga"):
+        for row in figures[circuit].values():
+            assert row["samples_per_s"] > 0 and row["ratio"] > 0

@@ -39,6 +39,7 @@ SMOKE_TESTS = {
     "experiments/vga_two_tone.py": "tests/test_vga_cs.py::test_iip3_estimate_against_a_two_tone_simulation",
     "experiments/warmstart_vs_cold.py": "tests/test_scripts.py::test_warmstart_vs_cold_smoke",
     "benchmarks/mc_throughput.py": "tests/test_scripts.py::test_mc_throughput_smoke",
+    "benchmarks/op_measure_cost.py": "tests/test_measure_device.py::test_op_measure_cost_benchmark_smoke",
     "benchmarks/model_placement.py": "tests/test_netlist_compat.py::test_model_placement_benchmark_smoke",
     "benchmarks/peer_spicelib.py": "tests/test_scripts.py::test_peer_spicelib_smoke",
     "benchmarks/sky130_load.py": "tests/test_sky130.py::test_load_benchmark_smoke",
