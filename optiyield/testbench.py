@@ -325,7 +325,7 @@ class Testbench:
                                 "one such line")
             copies = not per_sample  # e.g. `.temp {tj}` with tj sampled: one sample per deck
         batch = max(1, self.batch_size // self.sweep_points)
-        identity = {"measures": {k: v.model_dump() for k, v in self.measures.items()},
+        identity = {"measures": {k: _identity(v) for k, v in self.measures.items()},
                     "parasitics": self.parasitics.model_dump() if self.parasitics is not None else None}
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
                       extract=self.extract, copies=copies, batch_size=batch, timeout=self.timeout,
@@ -377,6 +377,12 @@ class Testbench:
             bad = [next((b for b in bad[k * points:(k + 1) * points] if b), None) for k in range(count)]
         values = {name: _reduce(raw[name], self.measures[name], self.sweep) for name in self.measure_names}
         return Extraction(values, bad, notes)
+
+
+def _identity(definition: MeasureDef) -> dict[str, Any]:
+    """A measure definition as the job's identity sees it: the fields added later (``device``, ``quantity``) only
+    when set, so the fingerprints of testbenches without them stay as they were (stores resume)."""
+    return definition.model_dump(exclude={k for k in ("device", "quantity") if getattr(definition, k) is None})
 
 
 def _note_missing(notes: list[str | None], values: np.ndarray, name: str, meas: str, stdout: str) -> None:

@@ -103,6 +103,8 @@ def test_no_save_line_without_an_op_measure():
     job = testbench.job(NAMES)
     bare = dataclasses.replace(testbench, measures=plain).job(NAMES)
     assert bare.devices == () and job.devices
+    # the job's identity (store fingerprint) of a testbench without op measures is what it was before them
+    assert '"device"' not in bare.identity and '"quantity"' not in bare.identity and '"device"' in job.identity
     text, _ = render(bare.netlist, NAMES, ROWS, "out.raw", copies=True, devices=bare.devices)
     assert ".save" not in text
     text, _ = render(job.netlist, NAMES, ROWS, "out.raw", copies=True, devices=job.devices)
