@@ -4,11 +4,12 @@ An operating-point measure (``sat_margin``, ``overdrive``, ``device_op``, a spec
 ``.save`` its device quantities for every copy, and ngspice then writes them at every point of every analysis
 (docs/testbench.md). This measures that, in one invocation, variants interleaved in each repeat:
 
-* CSVA (``.op`` + ``.ac`` at 161 points, batches of 500 copies, 2 workers): as shipped (nothing extra saved);
+* CSVA (``.op`` + ``.ac`` at 161 points, batches of 500 copies, 2 workers): no op measure (nothing extra saved);
   ``sat_margin`` of M1 (2 vectors per copy); ``regions M1`` = ``regions: {M1: saturation}`` (4: vds, vdsat, vgs,
   vth); ``regions + gm/id``, the same plus ``gm_over_id`` (6);
-* VGA at 10 GHz (20 copies per sample: ``.op``, ``.ac`` at 41 points and a 500-point ``.tran``): as shipped and
-  ``regions M1, M2`` = ``regions: {M1: saturation, M2: saturation}`` (8 vectors per copy).
+* VGA at 10 GHz (20 copies per sample: ``.op``, ``.ac`` at 41 points and a 500-point ``.tran``): no op measure
+  (the spec without its own ``regions:``) and ``regions M1, M2`` = ``regions: {M1: saturation, M2: saturation}``
+  (8 vectors per copy).
 
     python benchmarks/op_measure_cost.py [--samples 2000] [--vga-samples 20] [--repeats 3] [--json FILE]
 
@@ -42,13 +43,18 @@ from optiyield.stats.variation import OutcomeSet  # noqa: E402
 
 
 def variant(spec_file: Path, regions: dict | None = None, measures: dict | None = None) -> Spec:
-    """The spec of ``spec_file`` with ``regions`` and extra testbench ``measures`` (op measures) added."""
+    """The spec of ``spec_file`` with ``regions`` and extra testbench ``measures`` (op measures) added; the
+    file's own ``regions:`` (the VGA's M1, M2) and the stages naming their specs are left out first."""
     data = yaml.safe_load(spec_file.read_text())
     testbench = yaml.safe_load((spec_file.parent / data["testbench"]).read_text())
     folder = (spec_file.parent / data["testbench"]).parent
     testbench["netlist"] = str(folder / testbench["netlist"])
     testbench["measures"].update(measures or {})
     data["testbench"] = testbench
+    shipped = {f"{d.lower().replace('.', '_')}_{k}" for d in data.pop("regions", None) or {} for k in ("sat", "vov")}
+    data["stages"] = [st for st in data.get("stages", []) if not set(st["specs"]) & shipped]  # they name those
+    if not data["stages"]:
+        data.pop("stages")
     if regions:
         data["regions"] = regions
     return spec_from_data(data, base=folder)
@@ -91,13 +97,13 @@ def main() -> None:
     args = parser.parse_args()
     csva = ROOT / "specs" / "csva.yaml"
     specs = {
-        "as shipped": variant(csva),
+        "no op measure": variant(csva),
         "sat_margin M1": variant(csva, measures={"m1_sat": {"fn": "sat_margin", "device": "M1"}}),
         "regions M1": variant(csva, {"M1": "saturation"}),
         "regions + gm/id": variant(csva, {"M1": "saturation"},
                                         {"m1_gmid": {"fn": "gm_over_id", "device": "M1"}}),
     }
-    plain = specs["as shipped"]
+    plain = specs["no op measure"]
     job = plain.testbench.job(plain.parameters)
     text, _ = render(job.netlist, job.names, np.tile(list(plain.nominal().values()), (2, 1)), "out.raw", True,
                      devices=job.devices)
@@ -106,7 +112,7 @@ def main() -> None:
     figures["csva"] = measure(specs, args.samples, args.repeats, args.workers)
     if args.vga_samples:
         vga = ROOT / "specs" / "vga_10ghz.yaml"
-        figures["vga"] = measure({"as shipped": variant(vga),
+        figures["vga"] = measure({"no op measure": variant(vga),
                                   "regions M1, M2": variant(vga, {"M1": "saturation",
                                                                                  "M2": "saturation"})},
                                  args.vga_samples, args.repeats, args.workers)
