@@ -113,3 +113,23 @@ def test_run_reports_regions_per_device(tmp_path):
     assert {"m1_sat", "m1_vov"} <= set(summary["verify"]["per_spec"])
     page = (tmp_path / "out" / "report.html").read_text()
     assert "Operating-point regions" in page and "held in the Monte Carlo" in page
+
+
+@pytest.mark.ngspice
+def test_region_yields_experiment_smoke(tmp_path):
+    """experiments/region_yields.py on the CSVA, tiny: the start yield scored without and with M1's region specs
+    (the same samples: with ≤ without), and both runs verified."""
+    from test_scripts import read_json, run_script
+
+    out = tmp_path / "regions.json"
+    text = run_script("experiments/region_yields.py", "--specs", "csva", "--samples", 20, "--verify", 40,
+                      "--max-iter", 1, "--json", out, cwd=tmp_path)
+    assert "Yield with and without the region specs" in text
+    csva = read_json(out)["csva"]
+    assert csva["regions"] == {"M1": "saturation"}
+    assert csva["start"]["with"] <= csva["start"]["without"]
+    for label in ("without", "with"):
+        run = csva[label]
+        assert run["verify_samples"] == 40 and 0 <= run["verified"] <= 1 and run["simulations"] > 0
+        assert run["verified_with_regions"] <= run["verified"] or label == "with"
+        assert set(run["region_failures"]) == {"M1"}
