@@ -445,6 +445,15 @@ def _print_run_summary(report) -> None:  # noqa: ANN001
     for name, value in report.x_final.items():
         design.add_row(name, format_eng(report.x_start[name]), format_eng(value))
     console.print(design)
+    if report.regions:
+        regions = Table(title="operating-point regions at the final design (nominal; spec `regions:`)")
+        for column in ("device", "region", "margin", "measures", "met"):
+            regions.add_column(column, justify="right" if column == "margin" else "left")
+        for entry in report.regions:
+            measures = ", ".join(f"{name} {format_eng(value)}V" for name, value in entry["values"].items())
+            regions.add_row(entry["device"], entry["region"], f"{format_eng(entry['margin'])}V", measures,
+                            "yes" if entry["met"] else "[red]NO[/]")
+        console.print(regions)
     verify = report.verify
     if verify is not None:
         _print_summary(report.spec, verify)

@@ -99,6 +99,7 @@ class RunReport:
     #: A corner run: the yield at each corner on the optimization outcomes, at the start and final designs
     #: (``{"names": [...], "before": [YieldEstimate...], "after": [...]}``); None without corners.
     corners: dict[str, Any] | None = None
+    regions: list[dict[str, Any]] = field(default_factory=list)  # spec `regions:` at the final design (nominal)
 
     @property
     def verify(self) -> MonteCarloResult | None:
@@ -124,6 +125,7 @@ class RunReport:
                 "names": list(self.corners["names"]),
                 "before": yields_dict(self.corners["names"], self.corners["before"]),
                 "after": yields_dict(self.corners["names"], self.corners["after"])}}),
+            **({"regions": self.regions} if self.regions else {}),
         }
 
     @property
@@ -241,4 +243,9 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
         report.corners = {"names": evaluator.corners.names,
                           "before": evaluator.corner_yields(evaluator.x0, problem.outcomes, problem.confidence),
                           "after": evaluator.corner_yields(x, problem.outcomes, problem.confidence)}
+    if spec.regions:  # per device at the final design's nominal point (usually served from the store)
+        values = {k: float(v[0, 0]) for k, v in evaluator.responses(x[None, :]).values.items()}
+        report.regions = [{"device": r.device, "region": r.request.region, "margin": r.request.margin,
+                           "values": {m: values.get(m) for m in r.measures}, "met": r.met(values)}
+                          for r in spec.regions]
     return report

@@ -18,6 +18,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ANALYSIS = re.compile(r"\.(op|ac|dc|tran|noise|sp|tf|pz|disto|sens|pss)(\s[^\n\r]*)?", re.IGNORECASE)
 _DEVICE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_#]*)*")
+_QUANTITY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 
 
 def file_name(value: str) -> str:
@@ -60,6 +61,13 @@ def device_name(value: str) -> str:
     if not _DEVICE.fullmatch(value):
         raise ValueError(f"expected a device instance name such as M1 or X1.M3, got {_show(value)}")
     return value
+
+
+def device_quantity(value: str) -> str:
+    """An instance quantity such as ``vdsat`` or ``gm`` (written into ``.save @m1[vdsat]`` lines)."""
+    if not _QUANTITY.fullmatch(value):
+        raise ValueError(f"expected an instance quantity such as vds, vdsat, id or gm, got {_show(value)}")
+    return value.lower()
 
 
 def _show(value: str) -> str:

@@ -30,6 +30,7 @@ from optiyield import safety
 from optiyield.corners import CornerSet, CornersFile, build_corners
 from optiyield.errors import SpecError, from_validation_error, load_validated
 from optiyield.netlist import Netlist
+from optiyield.region_specs import RegionRequest, RegionSpec, check_regions, expand
 from optiyield.registry import STEPS, RegistryError, StepMethod, StepOptions
 from optiyield.stats.variation import Draw, StatisticalModel, VariationError
 from optiyield.testbench import Testbench, TestbenchFile, build_testbench, load_testbench
@@ -317,6 +318,7 @@ class SpecFile(_Frozen):
     design: dict[str, DesignVariable] = {}
     variation: Annotated[Variation, BeforeValidator(_variation)] = Variation()
     specs: dict[str, SpecBound]
+    regions: Annotated[dict[str, RegionRequest], AfterValidator(check_regions)] = {}  # optiyield/region_specs.py
     stages: tuple[Stage, ...] = ()
     corners: CornersFile | None = None
     run: RunSettings = Field(default_factory=RunSettings)
@@ -326,10 +328,13 @@ class Spec:
     """A validated design problem: the spec file, its loaded testbench and statistical model."""
 
     def __init__(self, file: SpecFile, testbench: Testbench, model: StatisticalModel, path: Path | None,
-                 base: Path | None = None, corners: CornerSet | None = None) -> None:
+                 base: Path | None = None, corners: CornerSet | None = None,
+                 regions: tuple[RegionSpec, ...] = ()) -> None:
         self.file, self.testbench, self.model, self.path = file, testbench, model, path
         #: The expanded PVT corners of ``corners:`` (None without): docs/corners.md.
         self.corners = corners
+        #: The expanded ``regions:`` constraints (their measures are in the testbench, their specs in ``file.specs``).
+        self.regions = regions
         #: The folder relative paths of the spec resolve against (the spec file's folder, or the ``base`` a spec
         #: given as a mapping was loaded with); None: the working directory.
         self.base = base if base is not None else (path.parent if path is not None else None)
@@ -417,8 +422,29 @@ def build_spec(file: SpecFile, base: Path, source: str | Path, *, path: Path | N
         testbench = load_testbench(testbench_path)
     else:
         testbench = build_testbench(file.testbench, base, source, netlist)
+    file, testbench, regions = _expand_regions(file, testbench, source)
     model = _check(file, testbench, source, base)
-    return Spec(file, testbench, model, path, base, _corners(file, testbench, model, source))
+    return Spec(file, testbench, model, path, base, _corners(file, testbench, model, source), regions)
+
+
+def _expand_regions(file: SpecFile, testbench: Testbench, source: str | Path
+                    ) -> tuple[SpecFile, Testbench, tuple[RegionSpec, ...]]:
+    """``regions:`` → operating-point measures added to the testbench and specs added to ``file.specs``."""
+    if not file.regions:
+        return file, testbench, ()
+    if "op" not in testbench.netlist.analysis_kinds:
+        raise SpecError(source, "regions", f"region constraints read the operating point: add `.op` to "
+                        f"{testbench.netlist.path.name} (or to the testbench's `analyses`)")
+    try:
+        testbench, specs, regions = expand(file.regions, testbench)
+    except ValueError as exc:
+        raise SpecError(source, "regions", str(exc)) from None
+    for name in specs:
+        if name in file.specs:
+            device = next(r.device for r in regions if name in r.bounds)
+            raise SpecError(source, f"specs.{name}", f"also made by `regions: {{{device}: …}}`; keep one of the two")
+    bounds = {name: SpecBound.model_validate(bound) for name, bound in specs.items()}
+    return file.model_copy(update={"specs": {**file.specs, **bounds}}), testbench, tuple(regions)
 
 
 def revise(spec: Spec, *, start: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None,
@@ -459,7 +485,8 @@ def revise(spec: Spec, *, start: Mapping[str, Any] | None = None, run: Mapping[s
     file = file.model_copy(update=update)
     base = spec.base if spec.base is not None else Path.cwd()
     model = _check(file, spec.testbench, source, base)
-    return Spec(file, spec.testbench, model, spec.path, spec.base, _corners(file, spec.testbench, model, source))
+    return Spec(file, spec.testbench, model, spec.path, spec.base, _corners(file, spec.testbench, model, source),
+                spec.regions)
 
 
 def _corners(file: SpecFile, testbench: Testbench, model: StatisticalModel, source: Path | str) -> CornerSet | None:

@@ -86,6 +86,8 @@ class MeasureDef(BaseModel):
     harmonic: int | None = Field(default=None, ge=0)  # harmonic of f0 (default 1)
     start: float | None = None  # s: start of a transient window given in time
     stop: float | None = None  # s: end of a transient window (default: end of the run)
+    device: str | None = None  # an instance, M1 or X1.M3 (operating-point measures; written into `.save`)
+    quantity: str | None = None  # an instance quantity of `device`: vds, vdsat, id, gm, … (device_op)
     expr: str | None = None  # arithmetic over other measures (optiyield/measure/expr.py)
     reduce: Literal["max", "min", "span", "mean"] | None = None  # over the sweep
     at: float | None = None  # sweep value whose result is reported
@@ -100,6 +102,16 @@ class MeasureDef(BaseModel):
     @classmethod
     def _supply_list(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str | None) -> str | None:
+        return None if value is None else safety.device_name(value)
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity_name(cls, value: str | None) -> str | None:
+        return None if value is None else safety.device_quantity(value)
 
     @field_validator("f", "z0", "zl", "t0", "r", "f0", "start", "stop", "at", mode="before")
     @classmethod
@@ -280,7 +292,10 @@ class Testbench:
         definition = self.measures[measure]
         if definition.expr is not None:
             return definition.unit or ""
-        return MEASURES.get(definition.fn).unit if definition.fn else ""
+        if not definition.fn:
+            return ""
+        function = MEASURES.get(definition.fn)
+        return function.binding.unit(definition, function)
 
     def nominal(self, name: str) -> float | None:
         """Numeric ``.param`` default of a netlist parameter (None if absent or an expression)."""
@@ -310,12 +325,24 @@ class Testbench:
                                 "one such line")
             copies = not per_sample  # e.g. `.temp {tj}` with tj sampled: one sample per deck
         batch = max(1, self.batch_size // self.sweep_points)
-        identity = {"measures": {k: v.model_dump() for k, v in self.measures.items()},
+        identity = {"measures": {k: _identity(v) for k, v in self.measures.items()},
                     "parasitics": self.parasitics.model_dump() if self.parasitics is not None else None}
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
                       extract=self.extract, copies=copies, batch_size=batch, timeout=self.timeout,
                       options=self.options, expected=expected, sweep=sweep, compat=self.compat,
-                      identity=json.dumps(identity, sort_keys=True, default=str))
+                      identity=json.dumps(identity, sort_keys=True, default=str), devices=self.probes)
+
+    @property
+    def probes(self) -> tuple[tuple[str, str], ...]:
+        """Device quantities (device, quantity) the operating-point measures read; the simulator saves them
+        for every copy (nothing extra when no measure asks for one)."""
+        found: dict[tuple[str, str], None] = {}
+        for definition in self.measures.values():
+            if definition.fn is not None:
+                function = MEASURES.get(definition.fn)
+                for device, quantity in function.binding.probes(definition, function):
+                    found[(device.lower(), quantity.lower())] = None
+        return tuple(found)
 
     def extract(self, waveforms: Waveforms, count: int) -> Extraction:
         """Compute every measure for the ``count`` samples of one run (vectorised over samples).
@@ -350,6 +377,12 @@ class Testbench:
             bad = [next((b for b in bad[k * points:(k + 1) * points] if b), None) for k in range(count)]
         values = {name: _reduce(raw[name], self.measures[name], self.sweep) for name in self.measure_names}
         return Extraction(values, bad, notes)
+
+
+def _identity(definition: MeasureDef) -> dict[str, Any]:
+    """A measure definition as the job's identity sees it: the fields added later (``device``, ``quantity``) only
+    when set, so the fingerprints of testbenches without them stay as they were (stores resume)."""
+    return definition.model_dump(exclude={k for k in ("device", "quantity") if getattr(definition, k) is None})
 
 
 def _note_missing(notes: list[str | None], values: np.ndarray, name: str, meas: str, stdout: str) -> None:
@@ -525,6 +558,10 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str, netlist: 
             if source.lower() not in netlist.sources:
                 raise SpecError(file, where, f"no voltage source named {source!r} in {netlist.path.name}"
                                 f" (sources: {', '.join(s.name for s in netlist.sources.values()) or 'none'})")
+        if definition.device is not None:
+            problem = unknown_device(netlist, definition.device)
+            if problem:
+                raise SpecError(file, f"{where}.device", problem)
     for line in netlist.measures:
         if line.split()[1].lower() not in ("ac", "dc", "tran", "sp"):
             raise SpecError(file, "netlist", f"{netlist.path.name}: ngspice 39 measures only ac, dc, tran and sp "
@@ -542,6 +579,41 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str, netlist: 
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
                      source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
                      parasitics=parasitics, compat=compat, pdk=pdk)
+
+
+def _top_instances(netlist: Netlist) -> set[str]:
+    """Lower-case names of the elements at the top level of the netlist: its body and what its include lines
+    insert outside ``.subckt`` blocks."""
+    lines = list(netlist.body)
+    for line in netlist.hoisted:
+        try:
+            found = included(line, str(netlist.path))
+        except NetlistError:
+            found = None
+        if found is not None:
+            lines += [text for _, _, text in found.lines]
+    names, depth = set(), 0
+    for line in lines:
+        word = line.split()[0].lower() if line.split() else ""
+        if word == ".subckt":
+            depth += 1
+        elif word == ".ends":
+            depth = max(0, depth - 1)
+        elif depth == 0 and word[:1].isalpha():
+            names.add(word)
+    return names
+
+
+def unknown_device(netlist: Netlist, device: str) -> str:
+    """Why ``device`` (``M1``, ``X1.M3``) is not an instance at the top level of the netlist ("" when it is;
+    below a subcircuit instance ngspice checks the rest, and a run names the quantity it could not find)."""
+    top = device.split(".", 1)[0].lower()
+    elements = _top_instances(netlist)
+    if top in elements:
+        return ""
+    near = sorted(e for e in elements if e[:1] in ("m", "q", "d", "x"))
+    return (f"no instance named {device.split('.', 1)[0]!r} at the top level of {netlist.path.name} (devices and "
+            f"subcircuit instances: {', '.join(near) or 'none'}); inside a subcircuit instance write X1.M3")
 
 
 def _read_netlist(spec: TestbenchFile, base: Path, file: Path | str) -> Netlist:

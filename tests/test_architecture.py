@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("optiyield.stats", "optiyield.measure", "optiyield.netlist", "optiyield.yield_", "optiyield.parasitics",
      "optiyield.pdk", "optiyield.pyspice_netlist"),
     ("optiyield.sim", "optiyield.execute"),
-    ("optiyield.testbench",),
+    ("optiyield.testbench", "optiyield.region_specs"),
     ("optiyield.spec", "optiyield.corners"),
     ("optiyield.objective", "optiyield.montecarlo", "optiyield.store", "optiyield.sensitivity", "optiyield.dataset",
      "optiyield.outdir", "optiyield.touchstone"),

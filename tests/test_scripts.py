@@ -34,6 +34,7 @@ SMOKE_TESTS = {
     "experiments/inverse_models.py": "tests/test_scripts.py::test_inverse_models_smoke",
     "experiments/lna_first_cut.py": "tests/test_scripts.py::test_lna_first_cut_smoke",
     "experiments/parasitics_effect.py": "tests/test_scripts.py::test_parasitics_effect_smoke",
+    "experiments/region_yields.py": "tests/test_region_specs.py::test_region_yields_experiment_smoke",
     "experiments/sky130_corners.py": "tests/test_sky130.py::test_corners_experiment_smoke",
     "experiments/sky130_mismatch.py": "tests/test_sky130.py::test_mismatch_experiment_smoke",
     "experiments/vga_staged.py": "tests/test_scripts.py::test_vga_staged_smoke",
@@ -41,6 +42,7 @@ SMOKE_TESTS = {
     "experiments/warmstart_vs_cold.py": "tests/test_scripts.py::test_warmstart_vs_cold_smoke",
     "benchmarks/corners_cost.py": "tests/test_corners.py::test_corners_cost_benchmark_smoke",
     "benchmarks/mc_throughput.py": "tests/test_scripts.py::test_mc_throughput_smoke",
+    "benchmarks/op_measure_cost.py": "tests/test_measure_device.py::test_op_measure_cost_benchmark_smoke",
     "benchmarks/model_placement.py": "tests/test_netlist_compat.py::test_model_placement_benchmark_smoke",
     "benchmarks/peer_spicelib.py": "tests/test_scripts.py::test_peer_spicelib_smoke",
     "benchmarks/sky130_load.py": "tests/test_sky130.py::test_load_benchmark_smoke",
@@ -218,18 +220,26 @@ def test_parasitics_effect_smoke(tmp_path):
 
 @pytest.mark.ngspice
 def test_vga_staged_smoke(tmp_path):
-    """Staged and unstaged BFGS at 10 GHz with a 4-simulation budget: both stop within it."""
+    """Staged and unstaged BFGS at 10 GHz with a 4-simulation budget, with the spec's region constraints (M1 and
+    M2 in saturation, 50 mV): both stop within it, the four region specs are judged besides the nine, and the
+    start's M1 margin (25 mV) fails the constraint that the unconstrained VGA broke."""
     out = tmp_path / "vga.json"
     text = run_script("experiments/vga_staged.py", "--freqs", 10, "--budget", 4, "--rounds", 1, "--json", out,
                       cwd=tmp_path)
     assert "VGA at 10 GHz: staged vs unstaged BFGS" in text and "specs met" in text
-    result = read_json(out)["10GHz"]
+    assert "M1, M2 in saturation, 50 mV" in text
+    figures = read_json(out)
+    assert figures["regions"] is True
+    result = figures["10GHz"]
     assert set(result) == {"start", "staged", "unstaged"}
     assert 8 < result["start"]["s21max"] < 14  # the start point's small-signal gain, dB
+    assert 0 < result["start"]["m1_sat"] < 0.05 < result["start"]["m2_sat"]  # M1 saturated, but not by 50 mV
     for method in ("staged", "unstaged"):
         run = result[method]
         assert 1 <= run["simulations"] <= 4 and math.isfinite(run["objective"])
-        assert len(run["passing"]) + len(run["failing"]) == 9
+        assert len(run["passing"]) + len(run["failing"]) == 9 + 4  # nine specs and m1/m2 _sat/_vov
+        assert 0 <= run["specs_met"] <= 9 and isinstance(run["regions_held"], bool) and "Vc" in run["design"]
+        assert set(run["tradeoff"]) == set(run["failing"])
 
 
 @pytest.mark.ngspice

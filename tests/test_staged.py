@@ -321,3 +321,33 @@ def test_staged_bfgs_reports_triode_start_and_continues(tmp_path: Path) -> None:
     # gain −17 dB → 8 dB: 10 dB needs a lower Vgate, which only stage "bias" moves, and its spec passes
     assert result.objective < 0.1 * start.objective
     assert result.history[-1]["kind"] == "region-check"
+
+
+@pytest.mark.ngspice
+def test_staged_bfgs_with_region_constraints(tmp_path: Path) -> None:
+    """`regions: {M1: saturation}` turns the report into a constraint: the start (M1 in deep triode) breaks
+    m1_sat, a stage moves the bias for it, and both region checks read the measures (no .op probe)."""
+    design = """\
+  Vgate: {start: 0.9, min: 0.6, max: 0.9}
+  W:     {start: 5u,  min: 3u,  max: 10u}
+  Rd:    {start: 3k,  min: 500, max: 3k}"""
+    stages = """\
+regions: {M1: saturation}
+stages:
+  - {name: bias, specs: [power, m1_sat, m1_vov], variables: [Vgate, Rd]}
+  - {name: gain, specs: [gain_db, bw], variables: [W, Rd, Vgate]}"""
+    spec = load_spec(_csva_spec(tmp_path, design, stages))
+    assert {"m1_sat", "m1_vov"} <= set(spec.file.specs) and spec.file.specs["m1_sat"].min == 0.05
+
+    class NoProbe(Evaluator):
+        def probe(self, job, row):  # noqa: ANN001, ANN201
+            raise AssertionError("the region constraints must be read from the measures")
+
+    ev = NoProbe(spec, Engine(workers=2))
+    result = staged_bfgs(ev, spec.file.stages, rounds=3, budget=400, protect=1)
+    first, last = result.history[0], result.history[-1]
+    assert first["kind"] == last["kind"] == "region-check" and first["regions"] == []
+    assert first["saturated"] is False and "M1 saturation (margin 50 mV): m1_sat" in first["report"]
+    assert result.status.startswith("WARNING at the start point: 1 of 1 device NOT in their `regions:` region")
+    assert last["saturated"] is True and last["constraints"][0]["values"]["m1_sat"] >= 0.05
+    assert result.objective == 0.0, result.status

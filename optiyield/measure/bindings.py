@@ -26,7 +26,7 @@ Nodes = str | tuple[str, str]
 
 #: Every binding field a measure definition may carry (``in_`` is YAML's ``in``).
 FIELDS = ("out", "in_", "supply", "node", "source", "f", "ref", "z0", "zl", "t0", "r",
-          "f0", "periods", "harmonic", "start", "stop")
+          "f0", "periods", "harmonic", "start", "stop", "device", "quantity")
 
 
 class VectorReader(Protocol):
@@ -104,6 +104,15 @@ class Binding:
     def sources(self, definition: Any) -> tuple[str, ...]:
         """Voltage sources the definition names (checked against the netlist when it is loaded)."""
         return tuple(definition.supply or ()) + ((definition.source,) if definition.source else ())
+
+    def probes(self, definition: Any, fn: MeasureFunction) -> tuple[tuple[str, str], ...]:
+        """Device quantities (device, quantity) the simulation must save for this measure (none for most
+        bindings: node voltages and source currents are always written)."""
+        return ()
+
+    def unit(self, definition: Any, fn: MeasureFunction) -> str:
+        """SI unit of the measure's values (the function's own unit unless the binding knows better)."""
+        return fn.unit
 
     def extract(self, definition: Any, fn: MeasureFunction, reader: VectorReader, circuit: Circuit) -> np.ndarray:
         """Values of the measure for every sample of a run, shape (K,)."""
@@ -238,3 +247,59 @@ class Drive(Binding):
         current = -np.real(reader.current("tran", src.name))
         voltage = np.real(reader.nodes("tran", definition.in_))
         return _finish(fn.function(reader.axis("tran"), voltage, current, **window(definition)), fn)
+
+
+#: Unit of a device quantity by its leading letters (ngspice's BSIM4, BJT and diode instance quantities).
+_QUANTITY_UNITS = (("v", "V"), ("i", "A"), ("g", "S"), ("c", "F"), ("q", "C"))
+
+#: Device kind of an instance name's last path segment, by its first letter.
+DEVICE_KINDS = {"m": "MOSFET", "q": "BJT", "d": "diode"}
+
+
+def device_kind(device: str) -> str:
+    """``m``, ``q``, ``d`` …: the first letter of the last path segment of an instance name (``X1.M3`` → ``m``)."""
+    return device.rsplit(".", 1)[-1][:1].lower()
+
+
+def quantity_unit(quantity: str) -> str:
+    """SI unit of an instance quantity from its name (``vds`` V, ``id`` A, ``gm`` S, ``cgg`` F), "" if unknown."""
+    lowered = quantity.lower()
+    return next((unit for prefix, unit in _QUANTITY_UNITS if lowered.startswith(prefix)), "")
+
+
+@dataclass(frozen=True)
+class Device(Binding):
+    """Operating-point instance quantities of one device (``device``: ``M1``, or ``X1.M3`` inside a
+    subcircuit instance). ``quantities`` maps a device kind (the first letter of the instance name: ``m``,
+    ``q``, ``d``) to the quantities the function takes, in order, as (K,) arrays; ``None`` means the
+    definition's own ``quantity`` (the function then gets that one array). ngspice reports MOSFET and BJT
+    quantities in the NMOS/NPN sense (a conducting PMOS has positive Vgs, Vds and Id), so one function
+    serves both polarities (optiyield/optim/region.py)."""
+
+    quantities: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+
+    fields = ("device",)
+
+    def _wanted(self, definition: Any) -> tuple[str, ...]:
+        if self.quantities is None:
+            return (str(definition.quantity).lower(),)
+        return dict(self.quantities)[device_kind(definition.device)]
+
+    def check(self, definition: Any, fn: MeasureFunction) -> None:
+        """Besides the fields: a device kind the function knows (``sat_margin`` needs a MOSFET)."""
+        super().check(definition, fn)
+        kinds = dict(self.quantities or ())
+        if self.quantities is not None and device_kind(definition.device) not in kinds:
+            wanted = " or ".join(f"a {DEVICE_KINDS.get(k, k)} ({k.upper()}…)" for k in kinds)
+            raise ValueError(f"{definition.fn} needs {wanted}, got {definition.device!r}")
+
+    def probes(self, definition, fn):  # noqa: ANN001, ANN201 - see Binding
+        return tuple((definition.device, q) for q in self._wanted(definition))
+
+    def unit(self, definition, fn):  # noqa: ANN001, ANN201 - see Binding
+        return quantity_unit(definition.quantity) if self.quantities is None else fn.unit
+
+    def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
+        arrays = [np.real(reader.device(fn.analysis, definition.device, q))[:, 0] for q in self._wanted(definition)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(fn.function(*arrays), dtype=float)

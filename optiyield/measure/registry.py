@@ -18,9 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optiyield import measure
-from optiyield.measure import hann, phase_noise, rf, tran, vga
+from optiyield.measure import device, hann, phase_noise, rf, tran, vga
 from optiyield.measure.bindings import (
     Binding,
+    Device,
     Drive,
     Node,
     Noise,
@@ -37,6 +38,11 @@ from optiyield.registry import Registry
 
 TRANSFER, SUPPLY, NODE, SOURCE = Transfer(), Supply(), Node(), SourceCurrent()
 PORT, PORT_NOISE, WAVE, DRIVE = Port(), PortNoise(), Wave(), Drive()
+#: Device quantities by device kind (first letter of the instance name): the operating-point measures.
+MOSFET_SAT = Device((("m", ("vds", "vdsat")),))
+MOSFET_VOV = Device((("m", ("vgs", "vds", "vth")),))
+GM_ID = Device((("m", ("gm", "id")), ("q", ("gm", "ic"))))
+BJT_VCB = Device((("q", ("vbc",)),))
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,19 @@ _MEASURES: dict[str, MeasureFunction] = {
                                        description="average tail current of a cross-coupled LC oscillator: "
                                        "twice the dc of the p-side L || R branch current through the 0 V sense "
                                        "`source`, over the whole periods of the differential `in`, A"),
+    # Operating point of one device (optiyield/measure/device.py): ngspice's instance quantities, saved per
+    # copy with `.save @m.xk.m1[vds]` only when such a measure is asked for (docs/testbench.md for the cost).
+    "device_op": MeasureFunction("op", Device(), device.quantity, requires=("quantity",),
+                                 description="an instance quantity of a device at the operating point (BSIM4: vgs, "
+                                 "vds, vth, vdsat, id, gm, gds, cgg, …; BJT: vbe, vbc, ic, gm, …; diode: vd, id)"),
+    "sat_margin": MeasureFunction("op", MOSFET_SAT, device.sat_margin, unit="V",
+                                  description="saturation margin |Vds| - Vdsat of a MOSFET (negative in triode), V"),
+    "overdrive": MeasureFunction("op", MOSFET_VOV, device.overdrive, unit="V",
+                                 description="gate overdrive Vgs - Vth of a MOSFET (negative in cutoff), V"),
+    "gm_over_id": MeasureFunction("op", GM_ID, device.gm_over_id, unit="1/V",
+                                  description="transconductance efficiency gm/|Id| (MOSFET) or gm/|Ic| (BJT), 1/V"),
+    "bjt_vcb": MeasureFunction("op", BJT_VCB, device.bjt_vcb, unit="V",
+                               description="collector-base reverse bias -Vbc of a BJT (negative in saturation), V"),
 }
 for _name, _entry in _MEASURES.items():
     MEASURES.register(_name, _entry)

@@ -26,6 +26,7 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -149,27 +150,36 @@ def device_regions(testbench: Testbench, names: Sequence[str], values: Sequence[
 
 
 def region_check(spec: Spec, design: Mapping[str, float] | None = None,
-                 probe: Probe | None = None) -> list[DeviceRegion]:
-    """Regions of the spec's testbench ``transistors`` at a design point (name → SI value; None: the
-    start point), statistical parameters at nominal. An empty list when no transistors are listed."""
-    if not spec.testbench.transistors:
+                 probe: Probe | None = None, transistors: Sequence[str] | None = None) -> list[DeviceRegion]:
+    """Regions of the spec's testbench ``transistors`` (or of ``transistors``) at a design point (name → SI
+    value; None: the start point), statistical parameters at nominal. An empty list when none are listed."""
+    devices = tuple(spec.testbench.transistors if transistors is None else transistors)
+    if not devices:
         return []
     nominal = spec.nominal(dict(design or {}))
     names = spec.parameters
-    return device_regions(spec.testbench, names, [nominal[n] for n in names], probe)
+    return device_regions(spec.testbench, names, [nominal[n] for n in names], probe, devices)
 
 
-def format_region_report(regions: Sequence[DeviceRegion]) -> str:
-    """A readable report: a headline naming the devices NOT in saturation, then one line per device."""
-    if not regions:
+def format_region_report(regions: Sequence[DeviceRegion],
+                         constraints: Sequence[Mapping[str, Any]] = ()) -> str:
+    """A readable report: a headline naming the devices NOT in saturation (or, for the spec's ``regions:``
+    constraints, ``constraints`` with ``device``, ``met`` and ``describe``, NOT in their region with the
+    margin), then one line per device."""
+    if not regions and not constraints:
         return "region check: no transistors listed, skipped"
-    bad = [r for r in regions if not r.saturated]
+    bad = [r.name for r in regions if not r.saturated] + [c["device"] for c in constraints if not c["met"]]
+    count = len(regions) + len(constraints)
+    plural = "s" if count != 1 else ""
+    where = "in saturation" if not constraints else ("in saturation or their `regions:` region"
+                                                       if regions else "in their `regions:` region with the margin")
     if bad:
-        head = (f"region check: {len(bad)} of {len(regions)} device{'s' if len(regions) != 1 else ''} "
-                f"NOT in saturation: {', '.join(r.name for r in bad)}")
+        head = f"region check: {len(bad)} of {count} device{plural} NOT {where}: {', '.join(bad)}"
     else:
-        head = f"region check: all {len(regions)} device{'s' if len(regions) != 1 else ''} in saturation"
+        head = f"region check: all {count} device{plural} {where}"
     lines = [head]
-    good = [r for r in regions if r.saturated]
-    lines += [f"  !! {r.describe()}" for r in bad] + [f"  ok {r.describe()}" for r in good]
+    lines += [f"  !! {c['describe']}" for c in constraints if not c["met"]]
+    lines += [f"  !! {r.describe()}" for r in regions if not r.saturated]
+    lines += [f"  ok {c['describe']}" for c in constraints if c["met"]]
+    lines += [f"  ok {r.describe()}" for r in regions if r.saturated]
     return "\n".join(lines)

@@ -88,6 +88,7 @@ class _Problem:
         self.evaluator, self.budget = evaluator, budget
         self.start = evaluator.meter.simulations
         self.cache: dict[bytes, np.ndarray] = {}
+        self.values: dict[bytes, dict[str, float]] = {}
 
     @property
     def used(self) -> int:
@@ -108,6 +109,7 @@ class _Problem:
             errs = self.evaluator.errors.errors({k: v[:, 0] for k, v in values.items()})
             for row, i in enumerate(todo):
                 self.cache[points[i].tobytes()] = errs[row]
+                self.values[points[i].tobytes()] = {k: float(v[row, 0]) for k, v in values.items()}
         return np.stack([self.cache[x.tobytes()] for x in points])
 
 
@@ -132,22 +134,35 @@ def _passing(errors: ErrorModel, e: np.ndarray) -> dict[str, bool]:
     return status
 
 
-def _region_record(evaluator: StagedEvaluator, x: np.ndarray, when: str) -> IterationRecord | None:
-    """Region check at x as a history record, or None when the testbench lists no transistors."""
+def _region_record(evaluator: StagedEvaluator, x: np.ndarray, when: str,
+                   values: Mapping[str, float] | None = None) -> IterationRecord | None:
+    """Region check at x as a history record, or None when neither the spec's ``regions`` nor the testbench's
+    ``transistors`` name a device. Devices with a ``regions:`` constraint are judged from their measures in
+    ``values`` (the design's own simulation: no extra run); other listed transistors by one ``.op`` probe."""
     spec = getattr(evaluator, "spec", None)
     probe = getattr(evaluator, "probe", None)
-    if spec is None or probe is None or not spec.testbench.transistors:
+    constrained = tuple(getattr(spec, "regions", ()) or ()) if values is not None else ()
+    covered = {r.device.lower() for r in constrained}
+    listed = [t for t in (spec.testbench.transistors if spec is not None else ()) if t.lower() not in covered]
+    if spec is None or (not constrained and (probe is None or not listed)):
         return None
     design = {n: float(v) for n, v in zip(evaluator.names, x, strict=True)}
     simulations = evaluator.meter.simulations
     data: dict[str, Any] = {"kind": "region-check", "when": when}
+    regions: list[Any] = []
     try:
-        regions = region_check(spec, design, probe)  # one single-sample .op run, counted by the evaluator
+        if listed and probe is not None:
+            regions = region_check(spec, design, probe, transistors=listed)  # one single-sample .op run, counted
     except RegionCheckError as exc:
         data.update(regions=[], saturated=None, report=f"region check failed: {exc}")
     else:
-        data.update(regions=regions, saturated=all(r.saturated for r in regions),
-                    report=format_region_report(regions))
+        found = dict(values or {})
+        constraints = [{"device": r.device, "region": r.request.region, "margin": r.request.margin,
+                        "met": r.met(found), "values": {m: found.get(m) for m in r.measures},
+                        "describe": r.describe(found)} for r in constrained]
+        data.update(regions=regions, constraints=constraints,
+                    saturated=all(r.saturated for r in regions) and all(c["met"] for c in constraints),
+                    report=format_region_report(regions, constraints))
     return IterationRecord(phase="staged-bfgs", iteration=0, simulations=simulations, x=design,
                            event=f"region check ({when})", data=data)
 
@@ -208,7 +223,11 @@ def staged_bfgs(
                                objective=objective, data={"kind": "stage", **data})
 
     x = np.clip(np.asarray(evaluator.x0 if x0 is None else x0, dtype=float).copy(), lower, upper)
-    start_region = _region_record(evaluator, x, "start") if check_regions else None
+    try:
+        e = problem.errors(x)[0]
+    except _Stop:
+        e = None
+    start_region = _region_record(evaluator, x, "start", problem.values.get(x.tobytes())) if check_regions else None
     if start_region is not None:
         emit(start_region)
         if start_region["saturated"] is False:
@@ -232,9 +251,7 @@ def staged_bfgs(
     def design(point: np.ndarray) -> dict[str, float]:
         return {n: float(v) for n, v in zip(names, point, strict=True)}
 
-    try:
-        e = problem.errors(x)[0]
-    except _Stop:
+    if e is None:
         return _finish(evaluator, x, np.nan, history, 0, cost,
                        f"budget of {budget} simulations too small to evaluate the start point", notes)
     stop = ""
@@ -288,7 +305,7 @@ def staged_bfgs(
     failing = [s for s, ok in _passing(model, e).items() if not ok]
     if failing:
         status += f"; failing: {', '.join(failing)}"
-    end_region = _region_record(evaluator, x, "end") if check_regions else None
+    end_region = _region_record(evaluator, x, "end", problem.values.get(x.tobytes())) if check_regions else None
     if end_region is not None:
         emit(end_region)
         notes.append("at the final point: " + end_region["report"].splitlines()[0].removeprefix("region check: "))

@@ -347,7 +347,36 @@ def _spec_section(data: FolderData) -> str:
     else:
         note += _note(f"margin: distance to the nearest limit, positive when met. Yields and violations are over "
                       f"the {summary['samples']} Monte Carlo samples; a failed simulation violates every spec.")
-    return body + note
+    return body + note + _regions_table(data, nominal or {}, where)
+
+
+def _regions_table(data: FolderData, nominal: Mapping[str, float], where: str) -> str:
+    """The spec's ``regions:`` constraints per device: region, margin, measures at the nominal point, and the
+    share of Monte Carlo samples in which the device holds its region with the margin (all its specs met)."""
+    spec, samples = data.spec, data.samples
+    if not spec.regions:
+        return ""
+    ok = samples["status"] != FAILED if samples is not None else None
+    rows, classes = [], []
+    for region in spec.regions:
+        values = "; ".join(f"{m} {_value(nominal.get(m, math.nan), 'V')}" for m in region.measures)
+        held = "—"
+        if samples is not None and ok is not None:
+            passing = ok.copy()
+            for name, (low, high) in region.bounds.items():
+                column = samples[name]
+                passing &= column.notna() & ((column >= low) if low is not None else True) & (
+                    (column <= high) if high is not None else True)
+            held = _pct(float(passing.mean())) if len(samples) else "—"
+        met = region.met(dict(nominal))
+        rows.append([region.device, region.request.region, _value(region.request.margin, "V"), values,
+                     "yes" if met else "NO", held])
+        classes.append("" if met else "bad")
+    body = _table(["device", "region", "margin", f"measures at the {where}", "met (nominal)",
+                   "held in the Monte Carlo"], rows, [False, False, True, False, False, True], classes)
+    return ("<h3>Operating-point regions (spec <code>regions:</code>)</h3>" + body
+            + _note("sat = |Vds| − Vdsat, vov = Vgs − Vth, vcb = −Vbc (V); a device holds its region when every one "
+                    "of its specs is met (optiyield/region_specs.py)."))
 
 
 def _sections(data: FolderData) -> tuple[tuple[str, str], ...]:

@@ -42,7 +42,9 @@ class SimJob:
     returns (None for a probe, which returns raw waveforms); ``copies`` selects the batched K-copy deck
     (else one run per sample); ``timeout`` the wall-clock limit of one run in s; ``expected`` the
     analyses that must be in the results; ``sweep`` (param, values) extra copies per sample; ``saves``
-    extra vectors to keep (device quantities); ``identity`` what else defines the numbers (measure
+    extra vectors to keep, by their name in the rendered deck (single-sample probes); ``devices`` device
+    quantities (device, quantity) to keep for every copy, e.g. ``("M1", "vdsat")``, which the simulator names
+    per copy (operating-point measures); ``identity`` what else defines the numbers (measure
     definitions, parasitic coefficients; the testbench supplies it). With ``temperature``, the last of ``names``
     is not a netlist parameter but the simulation temperature of each row in °C: rows sharing a deck run at
     each of their temperatures in ONE simulator process (the corner engine, docs/corners.md); ``extract``
@@ -64,6 +66,7 @@ class SimJob:
     simulator: str = "ngspice"
     compat: str = ""  # simulator compatibility mode (ngspice: ``set ngbehavior=...``), e.g. ``hsa`` for sky130
     temperature: bool = False  # the last of ``names`` is each row's temperature (°C), run in one process
+    devices: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def fingerprint(self) -> str:
@@ -81,6 +84,8 @@ class SimJob:
             "expected": list(self.expected), "sweep": self.sweep, "saves": list(self.saves),
             "identity": self.identity, "simulator": self.simulator, "compat": self.compat,
         }
+        if self.devices:  # only when asked for, so fingerprints of other jobs stay as they were
+            payload["devices"] = [list(pair) for pair in self.devices]
         nested = _nested_digests(netlist)
         if nested:  # only when there are nested files, so fingerprints of other netlists stay as they were
             payload["nested_includes"] = nested

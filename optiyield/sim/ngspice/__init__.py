@@ -106,7 +106,7 @@ class NgspiceSimulator:
             text, count, plan = render_temperatures(job, rows, gentle=gentle)
             return Deck(text=text, count=count, context=(plan, job.compat))
         text, layout = render(job.netlist, job.names, rows, "out.raw", copies=job.copies, options=job.options,
-                              gentle=gentle, saves=job.saves, sweep=job.sweep)
+                              gentle=gentle, saves=job.saves, sweep=job.sweep, devices=job.devices)
         points = len(job.sweep[1]) if job.sweep else 1
         return Deck(text=text, count=rows.shape[0] * points, context=(layout, job.compat))
 

@@ -29,6 +29,7 @@ GENTLE_OPTIONS = "method=gear gmin=1e-10 itl1=500 itl4=100 gminsteps=20 srcsteps
 _GROUND = {"0", "gnd"}
 _VFUNC = re.compile(r"\b(v|vdb|vm|vp|vr|vi|vph)\(\s*([^),\s]+)\s*(?:,\s*([^)\s]+)\s*)?\)", re.IGNORECASE)
 _IFUNC = re.compile(r"\bi\(\s*([^)\s]+)\s*\)", re.IGNORECASE)
+_SAVES_PER_LINE = 50  # vectors per `.save` line (ngspice joins every .save line into one list)
 _PLOT_OF_KIND = {"op": "op1", "ac": "ac1", "dc": "dc1", "tran": "tran1", "noise": "noise1", "sp": "sp1"}
 
 
@@ -120,6 +121,7 @@ def render(
     gentle: bool = False,
     saves: Sequence[str] = (),
     sweep: tuple[str, Sequence[float]] | None = None,
+    devices: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, Layout]:
     """Render samples into one deck.
 
@@ -127,8 +129,10 @@ def render(
     in SI units. In single mode K must be 1. ``options`` is appended to ``.options``; ``gentle`` adds
     the convergence aids used when retrying a failed sample. ``saves`` names extra vectors to write to the
     raw file besides the default ones (``.save all …``), e.g. ``@m1[vdsat]``; names are those of the
-    rendered deck. ``sweep`` = (param, sweep values) renders J copies per sample (copies mode only): copy
-    ``k*J + j`` is sample k at sweep value j. Returns the deck text and its :class:`Layout`.
+    rendered deck. ``devices`` names device quantities (device, quantity), e.g. ``("M1", "vdsat")``, to save
+    for every copy (``@m.x3.m1[vdsat]`` for copy 3; ngspice then writes them in every analysis). ``sweep`` =
+    (param, sweep values) renders J copies per sample (copies mode only): copy ``k*J + j`` is sample k at
+    sweep value j. Returns the deck text and its :class:`Layout`.
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     if sweep is not None:
@@ -169,8 +173,10 @@ def render(
         lines += _strip_param_lines(netlist.body, exposed)
         if names:
             lines.append(".param " + " ".join(f"{n}={_format(v)}" for n, v in zip(names, values[0], strict=True)))
+    saves = [*saves, *(layout.device(k, d, q) for k in range(count) for d, q in devices)]
     if saves:
-        lines.append(".save all " + " ".join(saves))
+        lines.append(".save all")
+        lines += [".save " + " ".join(saves[i:i + _SAVES_PER_LINE]) for i in range(0, len(saves), _SAVES_PER_LINE)]
     lines += netlist.analyses
     if netlist.measures:
         lines += _control_block(netlist, count, copies, raw_path)
