@@ -315,7 +315,30 @@ class Testbench:
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
                       extract=self.extract, copies=copies, batch_size=batch, timeout=self.timeout,
                       options=self.options, expected=expected, sweep=sweep, compat=self.compat,
-                      identity=json.dumps(identity, sort_keys=True, default=str))
+                      vectors=self.recorded_vectors(), identity=json.dumps(identity, sort_keys=True, default=str))
+
+    def recorded_vectors(self) -> tuple[tuple[str, str], ...]:
+        """The per-copy vectors the measures read (("v", node) / ("i", source), from the measure bindings), for
+        a deck that writes only those; () to write everything.
+
+        Only decks with a transient (whose raw file is large) and only op/ac/dc/tran analyses, no ``.meas`` and
+        no binding that cannot list its vectors. The PA's raw file goes from 6.0 to 0.4 MB per sample with the
+        same numbers; on AC-only decks of 500 copies a long ``.save`` list made ngspice slower
+        (docs/benchmarks.md), hence transient decks only.
+        """
+        kinds = set(self.netlist.analysis_kinds)
+        if "tran" not in kinds or not kinds <= {"op", "ac", "dc", "tran"} or self.netlist.measures:
+            return ()
+        circuit = Circuit(self.netlist.sources)
+        found: list[tuple[str, str]] = []
+        for definition in self.measures.values():
+            if definition.fn is None:
+                continue
+            listed = MEASURES.get(definition.fn).binding.vectors(definition, circuit)
+            if listed is None:
+                return ()
+            found += listed
+        return tuple(dict.fromkeys(found))
 
     def extract(self, waveforms: Waveforms, count: int) -> Extraction:
         """Compute every measure for the ``count`` samples of one run (vectorised over samples).

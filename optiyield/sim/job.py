@@ -42,7 +42,9 @@ class SimJob:
     returns (None for a probe, which returns raw waveforms); ``copies`` selects the batched K-copy deck
     (else one run per sample); ``timeout`` the wall-clock limit of one run in s; ``expected`` the
     analyses that must be in the results; ``sweep`` (param, values) extra copies per sample; ``saves``
-    extra vectors to keep (device quantities); ``identity`` what else defines the numbers (measure
+    extra vectors to keep (device quantities); ``vectors`` ("v", node) / ("i", source) pairs: when given,
+    only these vectors of every copy (and ``saves``) are written, not everything (the testbench derives them
+    from its measure bindings for transient decks); ``identity`` what else defines the numbers (measure
     definitions, parasitic coefficients; the testbench supplies it).
     """
 
@@ -57,6 +59,7 @@ class SimJob:
     expected: tuple[str, ...] = ()
     sweep: tuple[str, tuple[float, ...]] | None = None
     saves: tuple[str, ...] = ()
+    vectors: tuple[tuple[str, str], ...] = ()
     identity: str = ""
     simulator: str = "ngspice"
     compat: str = ""  # simulator compatibility mode (ngspice: ``set ngbehavior=...``), e.g. ``hsa`` for sky130

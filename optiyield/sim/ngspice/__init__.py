@@ -102,7 +102,8 @@ class NgspiceSimulator:
         """K copies of ``job`` (one sample in single mode), the raw file written as ``out.raw``."""
         rows = np.atleast_2d(np.asarray(rows, dtype=float))
         text, layout = render(job.netlist, job.names, rows, "out.raw", copies=job.copies, options=job.options,
-                              gentle=gentle, saves=job.saves, sweep=job.sweep)
+                              gentle=gentle, saves=job.saves, sweep=job.sweep,
+                              vectors=job.vectors)
         points = len(job.sweep[1]) if job.sweep else 1
         return Deck(text=text, count=rows.shape[0] * points, context=(layout, job.compat))
 

@@ -120,6 +120,7 @@ def render(
     gentle: bool = False,
     saves: Sequence[str] = (),
     sweep: tuple[str, Sequence[float]] | None = None,
+    vectors: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, Layout]:
     """Render samples into one deck.
 
@@ -128,7 +129,9 @@ def render(
     the convergence aids used when retrying a failed sample. ``saves`` names extra vectors to write to the
     raw file besides the default ones (``.save all …``), e.g. ``@m1[vdsat]``; names are those of the
     rendered deck. ``sweep`` = (param, sweep values) renders J copies per sample (copies mode only): copy
-    ``k*J + j`` is sample k at sweep value j. Returns the deck text and its :class:`Layout`.
+    ``k*J + j`` is sample k at sweep value j. ``vectors`` (("v", node) / ("i", source) pairs): write only
+    these vectors of every copy, and ``saves``, instead of everything. Returns the deck text and its
+    :class:`Layout`.
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     if sweep is not None:
@@ -169,13 +172,22 @@ def render(
         lines += _strip_param_lines(netlist.body, exposed)
         if names:
             lines.append(".param " + " ".join(f"{n}={_format(v)}" for n, v in zip(names, values[0], strict=True)))
-    if saves:
+    if vectors:
+        lines.append(".save " + " ".join(save_names(layout, count, vectors) + list(saves)))
+    elif saves:
         lines.append(".save all " + " ".join(saves))
     lines += netlist.analyses
     if netlist.measures:
         lines += _control_block(netlist, count, copies, raw_path)
     lines.append(".end")
     return "\n".join(lines) + "\n", layout
+
+
+def save_names(layout: Layout, count: int, vectors: Sequence[tuple[str, str]]) -> list[str]:
+    """Raw-file names of ``vectors`` (("v", node) / ("i", source)) for every one of ``count`` copies."""
+    names = [layout.node(k, name) if kind == "v" else layout.source_current(k, name)
+             for k in range(count) for kind, name in vectors]
+    return list(dict.fromkeys(n for n in names if n is not None))
 
 
 def _control_block(netlist: Netlist, count: int, copies: bool, raw_path: str) -> list[str]:
