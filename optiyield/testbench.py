@@ -16,6 +16,7 @@ A ``testbench.yaml`` next to the netlist::
     parasitic_coefficients: fit.yaml  # optional: coefficients (a mapping or a file), default the VGA paper's
     compat: hsa                       # ngspice compatibility mode (set ngbehavior=hsa in the spinit), e.g. for sky130
     pdk: {name: sky130, section: tt}  # a PDK's model library (optiyield/pdk), .lib-included before the netlist
+    warm_start: {f0: 28G, periods: 12}  # driven transients: Jacobian rows start from their base's settled state
 
 Instead of ``netlist:``, ``pyspice: bench.py:build`` names a Python function that returns a PySpice ``Circuit``;
 PySpice writes the netlist text and the engine runs it like a file (:mod:`optiyield.pyspice_netlist`).
@@ -48,6 +49,8 @@ from optiyield.pdk import Library, PdkNotInstalled, load_library
 from optiyield.sim.job import Extraction, SimJob
 from optiyield.sim.ngspice.deck import meas_replicable
 from optiyield.sim.ngspice.runner import COMPAT_MODE
+from optiyield.sim.ngspice.warmstart import WarmStartError
+from optiyield.sim.ngspice.warmstart import plan as warm_plan
 from optiyield.sim.protocol import Waveforms
 from optiyield.units import UnitError, parse_eng
 
@@ -152,6 +155,23 @@ class SweepDef(BaseModel):
             raise ValueError(str(exc)) from None
 
 
+class WarmStartDef(BaseModel):
+    """``warm_start``: finite-difference rows start from their base outcome's settled state (docs/testbench.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    f0: float = Field(gt=0)  # Hz: the drive frequency; the cold .tran must end on a whole period of it
+    periods: int = Field(ge=1)  # length of a warm run, in periods of f0
+
+    @field_validator("f0", mode="before")
+    @classmethod
+    def _eng_f0(cls, value: Any) -> Any:
+        try:
+            return parse_eng(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class PdkRef(BaseModel):
     """A PDK model library and the section (process corner) to include: ``{name: sky130, section: tt}``."""
 
@@ -183,6 +203,7 @@ class TestbenchFile(BaseModel):
     parasitic_coefficients: str | dict[str, Any] | None = None
     compat: str = ""
     pdk: PdkRef | None = None
+    warm_start: WarmStartDef | None = None
 
     @field_validator("name")
     @classmethod
@@ -263,6 +284,7 @@ class Testbench:
     parasitics: ParasiticCoefficients | None = None  # regression added to every MOSFET (None: as written)
     compat: str = ""  # ngspice compatibility mode (set ngbehavior=...), "" for ngspice's own behaviour
     pdk: tuple[Library, str] | None = None  # (model library, section) whose .lib line heads netlist.hoisted
+    warm_start: WarmStartDef | None = None  # finite-difference rows start settled (sim/ngspice/warmstart.py)
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -315,7 +337,8 @@ class Testbench:
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
                       extract=self.extract, copies=copies, batch_size=batch, timeout=self.timeout,
                       options=self.options, expected=expected, sweep=sweep, compat=self.compat,
-                      vectors=self.recorded_vectors(), identity=json.dumps(identity, sort_keys=True, default=str))
+                      vectors=self.recorded_vectors(), identity=json.dumps(identity, sort_keys=True, default=str),
+                      warm_start=(self.warm_start.f0, self.warm_start.periods) if self.warm_start and copies else None)
 
     def recorded_vectors(self) -> tuple[tuple[str, str], ...]:
         """The per-copy vectors the measures read (("v", node) / ("i", source), from the measure bindings), for
@@ -561,10 +584,17 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str, netlist: 
         raise SpecError(file, "replicate", "this testbench cannot be replicated as copies "
                         f"(analyses {', '.join(sorted(kinds & SINGLE_ONLY)) or 'none'} or a .meas with par()/@)")
     copies = replicable if spec.replicate == "auto" else bool(spec.replicate)
+    if spec.warm_start is not None:
+        if not copies:
+            raise SpecError(file, "warm_start", "a warm start needs a testbench that runs as copies")
+        try:
+            warm_plan(netlist, spec.warm_start.f0, spec.warm_start.periods)
+        except WarmStartError as exc:
+            raise SpecError(file, "warm_start", str(exc)) from None
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
                      source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
-                     parasitics=parasitics, compat=compat, pdk=pdk)
+                     parasitics=parasitics, compat=compat, pdk=pdk, warm_start=spec.warm_start)
 
 
 def _read_netlist(spec: TestbenchFile, base: Path, file: Path | str) -> Netlist:

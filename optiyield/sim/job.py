@@ -44,8 +44,10 @@ class SimJob:
     analyses that must be in the results; ``sweep`` (param, values) extra copies per sample; ``saves``
     extra vectors to keep (device quantities); ``vectors`` ("v", node) / ("i", source) pairs: when given,
     only these vectors of every copy (and ``saves``) are written, not everything (the testbench derives them
-    from its measure bindings for transient decks); ``identity`` what else defines the numbers (measure
-    definitions, parasitic coefficients; the testbench supplies it).
+    from its measure bindings for transient decks); ``warm_start`` (f0 in Hz, periods): the transient can
+    start from a settled state (:meth:`optiyield.sim.engine.Engine.run` with ``anchors``; the cold run
+    ends on a whole period of f0, a warm run lasts ``periods`` of them); ``identity`` what else defines the
+    numbers (measure definitions, parasitic coefficients; the testbench supplies it).
     """
 
     netlist: Netlist
@@ -60,6 +62,7 @@ class SimJob:
     sweep: tuple[str, tuple[float, ...]] | None = None
     saves: tuple[str, ...] = ()
     vectors: tuple[tuple[str, str], ...] = ()
+    warm_start: tuple[float, int] | None = None
     identity: str = ""
     simulator: str = "ngspice"
     compat: str = ""  # simulator compatibility mode (ngspice: ``set ngbehavior=...``), e.g. ``hsa`` for sky130
@@ -68,8 +71,9 @@ class SimJob:
     def fingerprint(self) -> str:
         """A stable identity of what a row's results mean: the netlist (with the text of the files it
         includes, nested ones too), analyses, sweep, measures, options, batch size (a sample's numbers
-        depend slightly on its deck), time-out, saved vectors, simulator and parameter names. The store and
-        the Dask back-end key results by it."""
+        depend slightly on its deck), time-out, saved vectors, warm start, simulator and parameter names. The
+        store and the Dask back-end key results by it. ``vectors`` is left out: writing fewer vectors to the
+        raw file gives bit-identical numbers (tests/test_engine.py)."""
         netlist = self.netlist
         payload = {
             "netlist": [netlist.title, *netlist.hoisted, *netlist.body],
@@ -80,6 +84,8 @@ class SimJob:
             "expected": list(self.expected), "sweep": self.sweep, "saves": list(self.saves),
             "identity": self.identity, "simulator": self.simulator, "compat": self.compat,
         }
+        if self.warm_start is not None:  # only when set, so fingerprints of other jobs stay as they were
+            payload["warm_start"] = list(self.warm_start)
         nested = _nested_digests(netlist)
         if nested:  # only when there are nested files, so fingerprints of other netlists stay as they were
             payload["nested_includes"] = nested

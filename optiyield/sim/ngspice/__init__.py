@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 
 import numpy as np
 
+import optiyield.sim.ngspice.warmstart as warmstart
 from optiyield.sim.job import SimJob
 from optiyield.sim.ngspice.deck import Layout, render
 from optiyield.sim.ngspice.rawfile import Plot
@@ -97,15 +98,45 @@ class NgspiceSimulator:
 
     def __init__(self, runner: NgspiceRunner | None = None) -> None:
         self.runner = runner or NgspiceRunner()
+        self._plans: dict[str, warmstart.Plan] = {}
 
     def render(self, job: SimJob, rows: np.ndarray, *, gentle: bool = False) -> Deck:
-        """K copies of ``job`` (one sample in single mode), the raw file written as ``out.raw``."""
+        """K copies of ``job`` (one sample in single mode), the raw file written as ``out.raw``. A cold run
+        of a job with ``warm_start`` writes every vector: its last point is the state later rows start from."""
         rows = np.atleast_2d(np.asarray(rows, dtype=float))
         text, layout = render(job.netlist, job.names, rows, "out.raw", copies=job.copies, options=job.options,
                               gentle=gentle, saves=job.saves, sweep=job.sweep,
-                              vectors=job.vectors)
+                              vectors=() if job.warm_start else job.vectors)
         points = len(job.sweep[1]) if job.sweep else 1
         return Deck(text=text, count=rows.shape[0] * points, context=(layout, job.compat))
+
+    def plan(self, job: SimJob) -> warmstart.Plan:
+        """The warm-start plan of a job with ``warm_start`` (cached per job); raises
+        :class:`~optiyield.sim.ngspice.warmstart.WarmStartError` when it cannot be warm-started."""
+        if job.warm_start is None:
+            raise warmstart.WarmStartError("the job has no warm_start")
+        key = job.fingerprint
+        if key not in self._plans:
+            self._plans[key] = warmstart.plan(job.netlist, *job.warm_start)
+        return self._plans[key]
+
+    def settled_states(self, job: SimJob, outcome: RunOutcome, samples: int) -> list[warmstart.CopyStates]:
+        """The last point of a cold run's transient, per sample (its sweep copies together)."""
+        assert isinstance(outcome.waveforms, NgspiceWaveforms)
+        plot = outcome.waveforms.plot("tran")
+        names = sorted(plot.index, key=plot.index.__getitem__)
+        points = len(job.sweep[1]) if job.sweep else 1
+        copies = warmstart.capture(names, plot.data[-1], samples * points)
+        return [warmstart.pack(copies[i * points:(i + 1) * points]) for i in range(samples)]
+
+    def render_warm(self, job: SimJob, rows: np.ndarray, states: list[warmstart.CopyStates]) -> Deck:
+        """K copies of ``job``, row i (with its sweep copies) started from ``states[i]`` with the short
+        ``.tran … uic`` of the job's warm-start plan; only the measured vectors are written."""
+        rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        copies = [state.of(c) for state in states for c in range(state.values.shape[0])]
+        text, layout = render(job.netlist, job.names, rows, "out.raw", copies=True, options=job.options,
+                              saves=job.saves, sweep=job.sweep, vectors=job.vectors, start=(self.plan(job), copies))
+        return Deck(text=text, count=len(copies), context=(layout, job.compat))
 
     def run(self, deck: Deck, *, timeout: float, expected: tuple[str, ...] = (),
             slot: AbstractContextManager[object] | None = None) -> RunOutcome:

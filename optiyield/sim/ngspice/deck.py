@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import optiyield.sim.ngspice.warmstart as warmstart
 from optiyield.netlist import Netlist, NetlistError
 
 SUBCKT = "oy_tb"
@@ -121,6 +122,7 @@ def render(
     saves: Sequence[str] = (),
     sweep: tuple[str, Sequence[float]] | None = None,
     vectors: Sequence[tuple[str, str]] = (),
+    start: tuple[warmstart.Plan, Sequence[dict[str, float]]] | None = None,
 ) -> tuple[str, Layout]:
     """Render samples into one deck.
 
@@ -130,8 +132,9 @@ def render(
     raw file besides the default ones (``.save all …``), e.g. ``@m1[vdsat]``; names are those of the
     rendered deck. ``sweep`` = (param, sweep values) renders J copies per sample (copies mode only): copy
     ``k*J + j`` is sample k at sweep value j. ``vectors`` (("v", node) / ("i", source) pairs): write only
-    these vectors of every copy, and ``saves``, instead of everything. Returns the deck text and its
-    :class:`Layout`.
+    these vectors of every copy, and ``saves``, instead of everything. ``start`` = (plan, one state per copy)
+    starts every copy from that state with the plan's short ``.tran … uic`` (copies mode;
+    :mod:`optiyield.sim.ngspice.warmstart`). Returns the deck text and its :class:`Layout`.
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     if sweep is not None:
@@ -159,15 +162,20 @@ def render(
         lines += netlist.hoisted
     if opts:
         lines.append(f".options {opts}")
+    if start is not None and (not copies or len(start[1]) != count):
+        raise ValueError("a warm start needs copies mode and one state per copy")
     if copies:
-        defaults = " ".join(f"{n}={netlist.params.get(n.lower(), '0')}" for n in names)
-        lines.append(f".subckt {SUBCKT}" + (f" params: {defaults}" if names else ""))
+        defaults = [f"{n}={netlist.params.get(n.lower(), '0')}" for n in names]
+        defaults += warmstart.defaults(start[0]) if start else []
+        lines.append(f".subckt {SUBCKT}" + (f" params: {' '.join(defaults)}" if defaults else ""))
         lines += placement.inside
-        lines += _strip_param_lines(netlist.body, exposed)
+        body = _strip_param_lines(netlist.body, exposed)
+        lines += [warmstart.element_line(start[0], line) for line in body] if start else body
         lines.append(f".ends {SUBCKT}")
         for k in range(count):
-            assigns = " ".join(f"{n}={_format(v)}" for n, v in zip(names, values[k], strict=True))
-            lines.append(f"X{k} {SUBCKT} {assigns}".rstrip())
+            assigns = [f"{n}={_format(v)}" for n, v in zip(names, values[k], strict=True)]
+            assigns += warmstart.assignments(start[0], start[1][k]) if start else []
+            lines.append(f"X{k} {SUBCKT} {' '.join(assigns)}".rstrip())
     else:
         lines += _strip_param_lines(netlist.body, exposed)
         if names:
@@ -176,7 +184,11 @@ def render(
         lines.append(".save " + " ".join(save_names(layout, count, vectors) + list(saves)))
     elif saves:
         lines.append(".save all " + " ".join(saves))
-    lines += netlist.analyses
+    if start:
+        lines += warmstart.ic_lines(list(start[1]))
+        lines += [start[0].tran if a.lower().startswith(".tran") else a for a in netlist.analyses]
+    else:
+        lines += netlist.analyses
     if netlist.measures:
         lines += _control_block(netlist, count, copies, raw_path)
     lines.append(".end")
