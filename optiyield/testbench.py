@@ -46,10 +46,10 @@ from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.netlist.includes import content as included
 from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
 from optiyield.pdk import Library, PdkNotInstalled, load_library
-from optiyield.sim.job import Extraction, SimJob
+from optiyield.sim.job import Extraction, LinearStart, SimJob
 from optiyield.sim.ngspice.deck import meas_replicable
 from optiyield.sim.ngspice.runner import COMPAT_MODE
-from optiyield.sim.ngspice.warmstart import WarmStartError
+from optiyield.sim.ngspice.warmstart import WarmStartError, check_drives
 from optiyield.sim.ngspice.warmstart import plan as warm_plan
 from optiyield.sim.protocol import Waveforms
 from optiyield.units import UnitError, parse_eng
@@ -172,6 +172,31 @@ class WarmStartDef(BaseModel):
             raise ValueError(str(exc)) from None
 
 
+class LinearStartDef(BaseModel):
+    """``linear_start``: cold transients start from the linear periodic state and run ``periods`` of ``f0``
+    (docs/testbench.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    f0: float = Field(gt=0)  # Hz: the drive frequency
+    periods: int = Field(ge=3)  # length of the run, in periods of f0
+    drive: str | tuple[str, ...]  # the sine source(s) whose small-signal response is the start
+    max_swing: float | None = Field(None, gt=0)  # V: scale the linear state down beyond this node amplitude
+
+    @field_validator("f0", "max_swing", mode="before")
+    @classmethod
+    def _eng(cls, value: Any) -> Any:
+        try:
+            return None if value is None else parse_eng(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def drives(self) -> tuple[str, ...]:
+        """The drive sources as a tuple."""
+        return (self.drive,) if isinstance(self.drive, str) else tuple(self.drive)
+
+
 class PdkRef(BaseModel):
     """A PDK model library and the section (process corner) to include: ``{name: sky130, section: tt}``."""
 
@@ -204,6 +229,7 @@ class TestbenchFile(BaseModel):
     compat: str = ""
     pdk: PdkRef | None = None
     warm_start: WarmStartDef | None = None
+    linear_start: LinearStartDef | None = None
 
     @field_validator("name")
     @classmethod
@@ -285,6 +311,7 @@ class Testbench:
     compat: str = ""  # ngspice compatibility mode (set ngbehavior=...), "" for ngspice's own behaviour
     pdk: tuple[Library, str] | None = None  # (model library, section) whose .lib line heads netlist.hoisted
     warm_start: WarmStartDef | None = None  # finite-difference rows start settled (sim/ngspice/warmstart.py)
+    linear_start: LinearStartDef | None = None  # cold rows start from the linear periodic state
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -338,7 +365,12 @@ class Testbench:
                       extract=self.extract, copies=copies, batch_size=batch, timeout=self.timeout,
                       options=self.options, expected=expected, sweep=sweep, compat=self.compat,
                       vectors=self.recorded_vectors(), identity=json.dumps(identity, sort_keys=True, default=str),
-                      warm_start=(self.warm_start.f0, self.warm_start.periods) if self.warm_start and copies else None)
+                      warm_start=(self.warm_start.f0, self.warm_start.periods) if self.warm_start and copies else None,
+                      linear_start=self._linear_start() if copies else None)
+
+    def _linear_start(self) -> LinearStart | None:
+        linear = self.linear_start
+        return None if linear is None else LinearStart(linear.f0, linear.periods, linear.drives, linear.max_swing)
 
     def recorded_vectors(self) -> tuple[tuple[str, str], ...]:
         """The per-copy vectors the measures read (("v", node) / ("i", source), from the measure bindings), for
@@ -591,10 +623,22 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str, netlist: 
             warm_plan(netlist, spec.warm_start.f0, spec.warm_start.periods)
         except WarmStartError as exc:
             raise SpecError(file, "warm_start", str(exc)) from None
+    if spec.linear_start is not None:
+        linear = spec.linear_start
+        if not copies:
+            raise SpecError(file, "linear_start", "a linear start needs a testbench that runs as copies")
+        if spec.warm_start is not None and abs(spec.warm_start.f0 - linear.f0) > 1e-9 * linear.f0:
+            raise SpecError(file, "linear_start", "f0 must be warm_start's f0 (warm runs start where it ends)")
+        try:
+            warm_plan(netlist, linear.f0, linear.periods, whole=False)
+            check_drives(netlist, linear.drives)
+        except WarmStartError as exc:
+            raise SpecError(file, "linear_start", str(exc)) from None
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
                      source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
-                     parasitics=parasitics, compat=compat, pdk=pdk, warm_start=spec.warm_start)
+                     parasitics=parasitics, compat=compat, pdk=pdk, warm_start=spec.warm_start,
+                     linear_start=spec.linear_start)
 
 
 def _read_netlist(spec: TestbenchFile, base: Path, file: Path | str) -> Netlist:

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optiyield.errors import SpecError
 from optiyield.netlist import parse_netlist
@@ -160,3 +162,68 @@ def test_fingerprint_covers_the_warm_start():
     longer = dataclasses.replace(job, warm_start=(5e9, 10))
     assert len({job.fingerprint, plain.fingerprint, longer.fingerprint}) == 3
     assert dataclasses.replace(job, vectors=()).fingerprint == job.fingerprint   # fewer saved vectors: same numbers
+
+
+def test_linear_line_moves_the_ac_drive_to_the_sine():
+    """The pre-run of a linear start drives the small-signal analysis with each drive's sine (amplitude,
+    phase − 90°: sin is cos delayed by a quarter period) and removes every other ac excitation."""
+    from optiyield.sim.ngspice.warmstart import linear_line
+
+    line = "VS src 0 dc 0 ac {acin} sin(0 {sqrt(0.4*exp(pin*0.23))} {fin})"
+    drive = "{sqrt(0.4*exp(pin*0.23))}"
+    assert linear_line(line, ("vs",)) == f"VS src 0 ac {drive} -90 dc 0 sin(0 {drive} {{fin}})"
+    assert linear_line("VO ro 0 dc 0 ac {acout}", ("vs",)) == "VO ro 0 dc 0"
+    assert linear_line("V1 a 0 ac 1 45 sin (0 1 1G 0 0 30)", ("v1",)) == "V1 a 0 ac 1 -60 sin(0 1 1G 0 0 30)"
+    assert linear_line("VDD vdd 0 dc {VDD}", ("vs",)) == "VDD vdd 0 dc {VDD}"
+    assert linear_line("R1 a b 50", ("vs",)) == "R1 a b 50"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["dc 0", "ac 1", "ac {m} 30", "dc {v}", "ac=2", "pulse(0 1 1n)"]), max_size=4),
+       st.sampled_from(["sin(0 1 5G)", "sin(0.5 {a} {f} 0 0 15)", ""]))
+def test_linear_line_keeps_everything_but_the_ac_specification(parts, sine):
+    """Property: every token of a source line except its ac specification survives, in order; a drive
+    gets exactly one `ac`."""
+    from optiyield.sim.ngspice.warmstart import linear_line
+
+    line = " ".join(["V1 n1 0", *parts, sine]).strip()
+    out = linear_line(line, ("v1",) if sine else ())
+    kept = [p for p in parts if not p.startswith("ac")]
+    assert out.split()[:3] == ["V1", "n1", "0"]
+    rest = out.split(maxsplit=3)[3] if len(out.split()) > 3 else ""
+    if sine:
+        assert rest.startswith("ac ") and rest.count("ac ") == 1
+        rest = rest.split(maxsplit=3)[3]   # ac, magnitude, phase
+    assert rest.split() == " ".join([*kept, sine]).split()
+
+
+def test_linear_start_is_checked_when_the_testbench_is_loaded(tmp_path):
+    _netlist(tmp_path, "C1 out 0 1p")
+    doc = {"name": "t", "netlist": "n.cir", "measures": {"v": {"fn": "harmonic_amplitude", "out": "out", "f0": "5G"}},
+           "linear_start": {"f0": "5G", "periods": 4, "drive": "VX"}}
+    (tmp_path / "tb.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(SpecError, match="linear_start.*VX"):
+        load_testbench(tmp_path / "tb.yaml")
+    doc["linear_start"]["drive"] = "V1"
+    (tmp_path / "tb.yaml").write_text(yaml.safe_dump(doc))
+    assert load_testbench(tmp_path / "tb.yaml").job([]).linear_start.drives == ("V1",)
+
+
+@pytest.mark.ngspice
+def test_linear_start_settles_in_fewer_periods(tmp_path):
+    """warm_tank (loaded Q ~ 6): started from the linear periodic state (operating point + small-signal response
+    to the drive), 8 periods give the 20-period cold value to 1e-3, where a cold run of 8 periods is 1 % off;
+    each linear-start sample costs two ngspice runs (the pre-run and the transient)."""
+    from optiyield.sim.job import LinearStart
+
+    job = dataclasses.replace(load_testbench(CIRCUITS / "warm_tank.yaml").job(["W"]), warm_start=None)
+    rows = np.array([[20e-6], [26e-6]])
+    short = dataclasses.replace(job.netlist, analyses=(".tran 2p 1.6n 0 2p",))
+    with Engine(workers=2) as engine:
+        cold = engine.run(job, rows)
+        linear = engine.run(dataclasses.replace(job, linear_start=LinearStart(5e9, 8, ("VS",))), rows)
+        brief = engine.run(dataclasses.replace(job, netlist=short), rows)
+    assert (linear.status == "ok").all() and linear.runs == 2 * cold.runs
+    np.testing.assert_allclose(linear.values["vout"], cold.values["vout"], rtol=1e-3)
+    np.testing.assert_allclose(linear.values["pdc"], cold.values["pdc"], rtol=1e-3)
+    assert (np.abs(brief.values["vout"] / cold.values["vout"] - 1) > 5e-3).all()

@@ -23,7 +23,7 @@ import numpy as np
 
 from optiyield.registry import SIMULATORS
 from optiyield.sim.job import Extraction, SimJob
-from optiyield.sim.protocol import Cancelled, RunOutcome, Simulator, WarmStarting
+from optiyield.sim.protocol import Cancelled, Deck, RunOutcome, Simulator, WarmStarting
 
 OK, RETRIED, FAILED = "ok", "retried", "failed"
 #: How the reason of a run killed by its time-out starts.
@@ -292,6 +292,8 @@ class Engine:
         warm = bool(starts) and all(s is not None for s in starts) and isinstance(self.simulator, WarmStarting)
         if warm:
             deck = self.simulator.render_warm(job, rows, starts)  # type: ignore[union-attr]
+        elif job.linear_start is not None and not gentle and isinstance(self.simulator, WarmStarting):
+            deck = self._linear_deck(state, job, rows)
         else:
             deck = self.simulator.render(job, rows, gentle=gentle)
         outcome = self.simulator.run(deck, timeout=job.timeout, expected=job.expected, slot=self._slots)
@@ -299,6 +301,19 @@ class Engine:
         if outcome.ok and not warm and job.warm_start is not None and self.warm_starts:
             self._remember(job, rows, outcome)
         return outcome
+
+
+    def _linear_deck(self, state: _State, job: SimJob, rows: np.ndarray) -> Deck:
+        """The deck of a linear start: a pre-run (operating point and response at f0) gives each row's linear
+        periodic state; the deck starts from it. If the pre-run fails, the plain cold deck."""
+        assert isinstance(self.simulator, WarmStarting)
+        pre = self.simulator.render_linear(job, rows)
+        outcome = self.simulator.run(pre, timeout=job.timeout, expected=("op", "ac"), slot=self._slots)
+        state.count_run(outcome.seconds)
+        if not outcome.ok:
+            return self.simulator.render(job, rows)  # type: ignore[attr-defined]
+        states = self.simulator.linear_states(job, outcome, rows.shape[0])
+        return self.simulator.render_warm(job, rows, states, linear=True)
 
 
 class _State:

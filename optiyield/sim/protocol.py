@@ -134,9 +134,18 @@ class WarmStarting(Protocol):
         objects, each holding the sample's sweep copies)."""
         ...
 
-    def render_warm(self, job: SimJob, rows: np.ndarray, states: list[Any]) -> Deck:
+    def render_warm(self, job: SimJob, rows: np.ndarray, states: list[Any], linear: bool = False) -> Deck:
         """The deck simulating ``rows`` with row i started from ``states[i]`` (one of :meth:`settled_states`)
-        and the job's short warm transient."""
+        and the job's short warm transient (``linear``: the linear start's transient, from
+        :meth:`linear_states`)."""
+        ...
+
+    def render_linear(self, job: SimJob, rows: np.ndarray) -> Deck:
+        """The pre-run of a job with ``linear_start``: operating point and small-signal response at f0."""
+        ...
+
+    def linear_states(self, job: SimJob, outcome: RunOutcome, samples: int) -> list[Any]:
+        """The linear periodic state at t = 0 of each sample, from a successful :meth:`render_linear` run."""
         ...
 
 

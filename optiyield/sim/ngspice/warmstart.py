@@ -18,6 +18,14 @@ periods (the drive is then back at phase 0):
 
 Only flat testbench bodies of R, C, L, K, M, D and sources are supported (no subcircuit instances,
 transmission lines or BJTs, whose state cannot be set this way); :func:`plan` says why otherwise.
+
+**Linear start** (a cold run without an anchor): a short pre-run computes the operating point and the
+small-signal response at f0 to the drive sources' sine (``.op`` + ``.ac lin 1 f0 f0``, each drive's ``ac``
+set to its sine amplitude and phase − 90°, every other ``ac`` removed); the copy then starts from the
+operating point plus the real part of that response, the linear periodic state at t = 0, and runs a few
+periods. Scaled down where the linear response would swing a node by more than ``max_swing`` (a large
+drive compresses: starting from the uncompressed state kicks the circuit). :func:`linear_deck_netlist`,
+:func:`linear_states`.
 """
 
 from __future__ import annotations
@@ -67,9 +75,10 @@ class CopyStates:
         return dict(zip(self.keys, self.values[copy].tolist(), strict=True))
 
 
-def plan(netlist: Netlist, f0: float, periods: int) -> Plan:
+def plan(netlist: Netlist, f0: float, periods: int, whole: bool = True) -> Plan:
     """The warm-start plan of a netlist whose cold ``.tran`` ends on whole periods of ``f0`` (Hz): warm runs
-    keep its step and maximum step and last ``periods`` periods. Raises :class:`WarmStartError`."""
+    keep its step and maximum step and last ``periods`` periods. ``whole=False`` (a linear start's own run)
+    skips the check of the cold run's length. Raises :class:`WarmStartError`."""
     trans = [line for line in netlist.analyses if line.lower().startswith(".tran")]
     if len(trans) != 1:
         raise WarmStartError("a warm start needs exactly one .tran line")
@@ -81,7 +90,7 @@ def plan(netlist: Netlist, f0: float, periods: int) -> Plan:
     if stop is None or (rest and spice_number(rest[0]) not in (0.0, None)):
         raise WarmStartError(f"`{trans[0]}`: tstop must be a number and tstart 0")
     cycles = stop * f0
-    if abs(cycles - round(cycles)) > 1e-6 * max(1.0, cycles):
+    if whole and abs(cycles - round(cycles)) > 1e-6 * max(1.0, cycles):
         raise WarmStartError(f"the cold run must end on a whole period of f0 = {f0:g} Hz (tstop × f0 = "
                              f"{cycles:.6g}); e.g. tstop = {round(cycles) / f0:.12g}")
     inductors, mosfets, diodes = [], [], []
@@ -107,6 +116,110 @@ def plan(netlist: Netlist, f0: float, periods: int) -> Plan:
     tran = f".tran {match[1]} {periods / f0:.10g}" + (f" {tail}" if tail else "") + " uic"
     return Plan(tran=tran, inductors=tuple(inductors), mosfets=tuple(mosfets),  # type: ignore[arg-type]
                 diodes=tuple(diodes))  # type: ignore[arg-type]
+
+
+def _split(text: str) -> list[str]:
+    """Whitespace-separated tokens of an element line, keeping ``{…}`` and ``(…)`` groups whole; a keyword
+    followed by ``(`` (``sin (0 1 1G)``) stays one token."""
+    tokens: list[str] = []
+    depth, current = 0, ""
+    for char in text:
+        if char in "({":
+            if char == "(" and depth == 0 and not current and tokens and tokens[-1].isalpha():
+                current = tokens.pop()  # `sin (` → `sin(`
+            depth += 1
+        elif char in ")}":
+            depth = max(0, depth - 1)
+        if char.isspace() and depth == 0:
+            if current:
+                tokens.append(current)
+            current = ""
+        else:
+            current += char
+    if current:
+        tokens.append(current)
+    return tokens
+
+
+def _value_token(token: str) -> bool:
+    """True for a number or a ``{…}`` expression (an ac magnitude or phase), not a keyword such as ``sin(…)``."""
+    return token.startswith("{") or spice_number(token) is not None
+
+
+def _sine(tokens: list[str]) -> list[str] | None:
+    """The arguments of a ``sin(…)`` token of a source line, or None."""
+    for token in tokens:
+        if token.lower().startswith("sin(") and token.endswith(")"):
+            return _split(token[4:-1].replace(",", " "))
+    return None
+
+
+def linear_line(line: str, drives: tuple[str, ...]) -> str:
+    """A body line for the linear pre-run: every source loses its ``ac`` specification, and each drive
+    source (lower-case names in ``drives``) gets ``ac VA PHASE-90`` from its ``sin(VO VA FREQ 0 0 PHASE)``."""
+    if not line or line[0].lower() not in "vi":
+        return line
+    tokens = _split(line)
+    kept: list[str] = []
+    skip = 0
+    for i, token in enumerate(tokens):
+        if skip:
+            skip -= 1
+            continue
+        if i >= 3 and token.lower() == "ac":
+            skip = 1 + (i + 2 < len(tokens) and _value_token(tokens[i + 2]))  # magnitude [phase]
+            continue
+        if i >= 3 and token.lower().startswith(("ac=", "acmag=", "acphase=")):
+            continue
+        kept.append(token)
+    if tokens[0].lower() in drives:
+        args = _sine(tokens)
+        assert args is not None and len(args) >= 2  # checked by check_drives
+        phase = args[5] if len(args) > 5 else "0"
+        number = spice_number(phase)
+        shifted = f"{number - 90:.12g}" if number is not None else f"{{({phase.strip('{}')})-90}}"
+        kept.insert(3, f"ac {args[1]} {shifted}")
+    return " ".join(kept)
+
+
+def check_drives(netlist: Netlist, drives: tuple[str, ...]) -> None:
+    """Raise :class:`WarmStartError` unless every drive names a source of the body with a
+    ``sin(VO VA FREQ [TD [THETA [PHASE]]])`` whose delay and damping are 0."""
+    lines = {line.split()[0].lower(): line for line in netlist.body if line and line[0].lower() in "vi"}
+    for drive in drives:
+        line = lines.get(drive.lower())
+        if line is None:
+            raise WarmStartError(f"drive `{drive}` is not a voltage or current source of the netlist")
+        args = _sine(_split(line))
+        if args is None or len(args) < 3:
+            raise WarmStartError(f"drive `{drive}` has no sin(VO VA FREQ …) (the linear start needs a sine drive)")
+        for index, what in ((3, "delay TD"), (4, "damping THETA")):
+            if len(args) > index and spice_number(args[index]) != 0.0:
+                raise WarmStartError(f"drive `{drive}`: the linear start needs sin(…) with {what} 0")
+
+
+def linear_netlist(netlist: Netlist, f0: float, drives: tuple[str, ...]) -> Netlist:
+    """The pre-run netlist of a linear start: ``.op`` + ``.ac lin 1 f0 f0`` driven by the sine of each drive."""
+    import dataclasses
+
+    body = tuple(linear_line(line, drives) for line in netlist.body)
+    return dataclasses.replace(netlist, body=body, analyses=(".op", f".ac lin 1 {f0:.12g} {f0:.12g}"), measures=())
+
+
+def linear_states(op: tuple[list[str], np.ndarray], ac: tuple[list[str], np.ndarray], copies: int,
+                  max_swing: float | None) -> list[dict[str, float]]:
+    """Per copy: the operating point (``op`` = vector names and values) plus the real part of the response at
+    f0 (``ac``, complex), scaled by min(1, max_swing / the largest node amplitude) when ``max_swing`` (V) is given."""
+    base = capture(op[0], np.real(op[1]), copies)
+    real = capture(ac[0], np.real(ac[1]), copies)
+    imag = capture(ac[0], np.imag(ac[1]), copies)
+    states = []
+    for c in range(copies):
+        peak = max((abs(complex(real[c][k], imag[c].get(k, 0.0))) for k in real[c] if k.startswith("v:")),
+                   default=0.0)
+        scale = min(1.0, max_swing / peak) if max_swing is not None and peak > 0 else 1.0
+        states.append({k: base[c].get(k, 0.0) + scale * real[c].get(k, 0.0) for k in base[c].keys() | real[c].keys()})
+    return states
 
 
 def capture(names: list[str], last: np.ndarray, copies: int) -> list[dict[str, float]]:
