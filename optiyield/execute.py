@@ -142,7 +142,7 @@ class DaskEngine:
         except TimeoutError:
             raise ClusterError(f"no Dask worker connected to the scheduler at {self.address} within "
                                f"{CONNECT_TIMEOUT:g} s (start some with: dask worker {self.address} "
-                               "--nthreads 1 --nworkers N)") from None
+                               "--nthreads 2 --nworkers N)") from None
         if workers is None:
             workers = sum(slots_of(threads) for threads in client.nthreads().values())
         self.workers = max(1, int(workers))
