@@ -18,6 +18,13 @@ A task is pure: its key is the job's fingerprint and a hash of its rows, it writ
 and it returns the batch's results only once the whole batch is done. When a worker dies, the
 scheduler re-runs its unfinished tasks on the remaining (or restarted) workers, and :meth:`DaskEngine.run`
 waits for them; a dead worker's partial work is never seen.
+
+The job is sent once: a small task keyed ``optiyield-job-<fingerprint>`` turns its pickle into the job on a
+worker, and every batch task depends on it, so the scheduler carries the pickled job once per job (not
+once per task) and workers fetch the object from each other; a lost copy is recomputed like any task.
+Each worker process runs :data:`THREADS_PER_SLOT` task threads per ngspice slot: its engine lets only
+``slots`` ngspice processes run at once, so one task renders its deck and measures its results while the
+other's ngspice runs, as the local engine's threads do (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from types import TracebackType
@@ -51,6 +59,12 @@ ALLOWED_FAILURES = 5
 
 #: Seconds to wait for a scheduler to answer and for its first worker to connect.
 CONNECT_TIMEOUT = 30.0
+
+#: Dask worker threads per ngspice slot: the second thread renders and measures while ngspice runs.
+THREADS_PER_SLOT = 2
+
+#: Jobs whose loaded copy the engine keeps on the cluster (the most recently used).
+_JOBS_KEPT = 8
 
 #: Tasks per parallel slot for testbenches without copies (one ngspice process per sample): a task
 #: then holds several samples, so that task overhead stays small and a lost worker re-runs little.
@@ -128,23 +142,25 @@ class DaskEngine:
         except TimeoutError:
             raise ClusterError(f"no Dask worker connected to the scheduler at {self.address} within "
                                f"{CONNECT_TIMEOUT:g} s (start some with: dask worker {self.address} "
-                               "--nthreads 1 --nworkers N)") from None
+                               "--nthreads 2 --nworkers N)") from None
         if workers is None:
-            workers = sum(client.nthreads().values())
+            workers = sum(slots_of(threads) for threads in client.nthreads().values())
         self.workers = max(1, int(workers))
         self._closed = False
         self._prober: Engine | None = None
+        self._jobs: OrderedDict[str, Any] = OrderedDict()  # fingerprint → future of the loaded job
 
     @classmethod
     def local(cls, count: int, workers: int | None = None) -> DaskEngine:
-        """Start a LocalCluster of ``count`` single-threaded worker processes on 127.0.0.1 and connect."""
+        """Start a LocalCluster of ``count`` worker processes on 127.0.0.1 (one ngspice slot each, with
+        :data:`THREADS_PER_SLOT` threads) and connect."""
         import dask
         from distributed import Client, LocalCluster
 
         try:
             with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-                cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=":0")
+                cluster = LocalCluster(n_workers=count, threads_per_worker=THREADS_PER_SLOT, processes=True,
+                                       host="127.0.0.1", dashboard_address=":0")
         except Exception as exc:  # any start-up failure becomes one clear message
             raise ClusterError(f"cannot start a local Dask cluster of {count} workers: {exc} (a script that "
                                "starts one needs the `if __name__ == \"__main__\":` guard, because the "
@@ -193,7 +209,7 @@ class DaskEngine:
         batches = batch_partition(count, job.batch_size, self.workers, job.copies)
         if not job.copies:
             batches = _group(batches, math.ceil(len(batches) / (_SINGLE_TASKS_PER_SLOT * self.workers)))
-        payload = cloudpickle.dumps(job)
+        loaded = self._loaded(job, cloudpickle)
         job_token = job.fingerprint
         futures: dict[str, Any] = {}
         members: dict[str, list[int]] = {}
@@ -201,7 +217,7 @@ class DaskEngine:
             rows = np.ascontiguousarray(values[index])
             key = f"optiyield-batch-{tokenize(job_token, rows)}"
             if key not in futures:
-                futures[key] = self.client.submit(run_task, payload, rows, key=key, retries=0)
+                futures[key] = self.client.submit(run_task, loaded, rows, key=key, retries=0)
             members.setdefault(key, []).append(number)
         parts: dict[str, SimResults] = {}
         try:
@@ -224,6 +240,19 @@ class DaskEngine:
         results = _merge(job, count, batches, members, parts)
         results.wall_seconds = time.perf_counter() - start
         return results
+
+    def _loaded(self, job: SimJob, cloudpickle: Any) -> Any:
+        """The future of ``job`` loaded on the cluster: one task per job fingerprint, kept for the engine's
+        life (the :data:`_JOBS_KEPT` most recent jobs), so the pickled job crosses the scheduler once."""
+        key = job.fingerprint
+        future = self._jobs.get(key)
+        if future is None or future.status in ("error", "cancelled", "lost"):
+            future = self.client.submit(load_job, cloudpickle.dumps(job), key=f"optiyield-job-{key}", retries=0)
+            self._jobs[key] = future
+        self._jobs.move_to_end(key)
+        while len(self._jobs) > _JOBS_KEPT:
+            self._jobs.popitem(last=False)[1].release()
+        return future
 
     def probe(self, job: SimJob, row: np.ndarray) -> RunOutcome:
         """One single-sample run on this machine (see :meth:`optiyield.sim.engine.Engine.probe`)."""
@@ -251,6 +280,7 @@ class DaskEngine:
         self._closed = True
         if self._prober is not None:
             self._prober.close()
+        self._jobs.clear()
         try:
             self.client.close()
         finally:
@@ -298,34 +328,44 @@ _worker_engine: Engine | None = None
 _worker_lock = threading.Lock()
 
 
+def slots_of(threads: int) -> int:
+    """ngspice slots of a Dask worker with ``threads`` threads: one per :data:`THREADS_PER_SLOT` (at least one)."""
+    return max(1, int(threads) // THREADS_PER_SLOT)
+
+
 def _local_engine() -> Engine:
-    """This worker process's engine: one ngspice slot per Dask worker thread, created once."""
+    """This worker process's engine, created once: :func:`slots_of` its threads ngspice processes at once, so
+    that the other task threads render and measure while ngspice runs."""
     global _worker_engine
     with _worker_lock:
         if _worker_engine is None:
             try:
                 from distributed import get_worker
 
-                slots = int(get_worker().state.nthreads)
+                slots = slots_of(get_worker().state.nthreads)
             except (ImportError, ValueError, AttributeError):
                 slots = 1
-            _worker_engine = Engine(NgspiceSimulator(NgspiceRunner(kill_with_parent=True)), workers=max(1, slots))
+            _worker_engine = Engine(NgspiceSimulator(NgspiceRunner(kill_with_parent=True)), workers=slots)
         return _worker_engine
 
 
-def run_task(payload: bytes, rows: np.ndarray) -> SimResults:
-    """The Dask task, run on a worker: simulate ``rows`` of the pickled job as ONE batch (one K-copy
-    deck; one run per sample without copies) with this process's local engine, and return the results.
+def load_job(payload: bytes) -> SimJob:
+    """The Dask task that turns a pickled job into the job object (once per job; batch tasks depend on it)."""
+    import pickle
+
+    return pickle.loads(payload)
+
+
+def run_task(job: SimJob, rows: np.ndarray) -> SimResults:
+    """The Dask task, run on a worker: simulate ``rows`` of ``job`` as ONE batch (one K-copy deck; one run
+    per sample without copies) with this process's local engine, and return the results.
 
     Pure: the same arguments give the same results, and nothing but private temporary folders is written.
     """
-    import pickle
-
-    job: SimJob = pickle.loads(payload)
     rows = np.asarray(rows, dtype=float).reshape(-1, len(job.names))
     count = rows.shape[0]
     return _local_engine().run_batches(job, rows, batch_partition(count, max(1, count), 1, job.copies))
 
 
-__all__ = ["ALLOWED_FAILURES", "CLUSTER_FORMS", "ClusterError", "DaskEngine", "make_engine",
-           "parse_cluster", "run_task"]
+__all__ = ["ALLOWED_FAILURES", "CLUSTER_FORMS", "THREADS_PER_SLOT", "ClusterError", "DaskEngine", "load_job",
+           "make_engine", "parse_cluster", "run_task", "slots_of"]

@@ -16,6 +16,7 @@ A ``testbench.yaml`` next to the netlist::
     parasitic_coefficients: fit.yaml  # optional: coefficients (a mapping or a file), default the VGA paper's
     compat: hsa                       # ngspice compatibility mode (set ngbehavior=hsa in the spinit), e.g. for sky130
     pdk: {name: sky130, section: tt}  # a PDK's model library (optiyield/pdk), .lib-included before the netlist
+    warm_start: {f0: 28G, periods: 12}  # driven transients: Jacobian rows start from their base's settled state
 
 Instead of ``netlist:``, ``pyspice: bench.py:build`` names a Python function that returns a PySpice ``Circuit``;
 PySpice writes the netlist text and the engine runs it like a file (:mod:`optiyield.pyspice_netlist`).
@@ -45,9 +46,11 @@ from optiyield.netlist import Netlist, NetlistError, parse_netlist
 from optiyield.netlist.includes import content as included
 from optiyield.parasitics import ParasiticCoefficients, ParasiticError, add_parasitics, load_coefficients
 from optiyield.pdk import Library, PdkNotInstalled, load_library
-from optiyield.sim.job import Extraction, SimJob
+from optiyield.sim.job import Extraction, LinearStart, SimJob
 from optiyield.sim.ngspice.deck import meas_replicable
 from optiyield.sim.ngspice.runner import COMPAT_MODE
+from optiyield.sim.ngspice.warmstart import WarmStartError, check_drives
+from optiyield.sim.ngspice.warmstart import plan as warm_plan
 from optiyield.sim.protocol import Waveforms
 from optiyield.units import UnitError, parse_eng
 
@@ -164,6 +167,48 @@ class SweepDef(BaseModel):
             raise ValueError(str(exc)) from None
 
 
+class WarmStartDef(BaseModel):
+    """``warm_start``: finite-difference rows start from their base outcome's settled state (docs/testbench.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    f0: float = Field(gt=0)  # Hz: the drive frequency; the cold .tran must end on a whole period of it
+    periods: int = Field(ge=1)  # length of a warm run, in periods of f0
+
+    @field_validator("f0", mode="before")
+    @classmethod
+    def _eng_f0(cls, value: Any) -> Any:
+        try:
+            return parse_eng(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class LinearStartDef(BaseModel):
+    """``linear_start``: cold transients start from the linear periodic state and run ``periods`` of ``f0``
+    (docs/testbench.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    f0: float = Field(gt=0)  # Hz: the drive frequency
+    periods: int = Field(ge=3)  # length of the run, in periods of f0
+    drive: str | tuple[str, ...]  # the sine source(s) whose small-signal response is the start
+    max_swing: float | None = Field(None, gt=0)  # V: scale the linear state down beyond this node amplitude
+
+    @field_validator("f0", "max_swing", mode="before")
+    @classmethod
+    def _eng(cls, value: Any) -> Any:
+        try:
+            return None if value is None else parse_eng(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def drives(self) -> tuple[str, ...]:
+        """The drive sources as a tuple."""
+        return (self.drive,) if isinstance(self.drive, str) else tuple(self.drive)
+
+
 class PdkRef(BaseModel):
     """A PDK model library and the section (process corner) to include: ``{name: sky130, section: tt}``."""
 
@@ -195,6 +240,8 @@ class TestbenchFile(BaseModel):
     parasitic_coefficients: str | dict[str, Any] | None = None
     compat: str = ""
     pdk: PdkRef | None = None
+    warm_start: WarmStartDef | None = None
+    linear_start: LinearStartDef | None = None
 
     @field_validator("name")
     @classmethod
@@ -275,6 +322,8 @@ class Testbench:
     parasitics: ParasiticCoefficients | None = None  # regression added to every MOSFET (None: as written)
     compat: str = ""  # ngspice compatibility mode (set ngbehavior=...), "" for ngspice's own behaviour
     pdk: tuple[Library, str] | None = None  # (model library, section) whose .lib line heads netlist.hoisted
+    warm_start: WarmStartDef | None = None  # finite-difference rows start settled (sim/ngspice/warmstart.py)
+    linear_start: LinearStartDef | None = None  # cold rows start from the linear periodic state
 
     @property
     def measure_names(self) -> tuple[str, ...]:
@@ -330,7 +379,9 @@ class Testbench:
         return SimJob(netlist=self.netlist, names=tuple(names), measures=self.measure_names,
                       extract=self.extract, copies=copies, batch_size=batch, timeout=self.timeout,
                       options=self.options, expected=expected, sweep=sweep, compat=self.compat,
-                      identity=json.dumps(identity, sort_keys=True, default=str), devices=self.probes)
+                      vectors=self.recorded_vectors(), identity=json.dumps(identity, sort_keys=True, default=str),
+                      warm_start=(self.warm_start.f0, self.warm_start.periods) if self.warm_start and copies else None,
+                      linear_start=self._linear_start() if copies else None, devices=self.probes)
 
     @property
     def probes(self) -> tuple[tuple[str, str], ...]:
@@ -343,6 +394,33 @@ class Testbench:
                 for device, quantity in function.binding.probes(definition, function):
                     found[(device.lower(), quantity.lower())] = None
         return tuple(found)
+
+    def _linear_start(self) -> LinearStart | None:
+        linear = self.linear_start
+        return None if linear is None else LinearStart(linear.f0, linear.periods, linear.drives, linear.max_swing)
+
+    def recorded_vectors(self) -> tuple[tuple[str, str], ...]:
+        """The per-copy vectors the measures read (("v", node) / ("i", source), from the measure bindings), for
+        a deck that writes only those; () to write everything.
+
+        Only decks with a transient (whose raw file is large) and only op/ac/dc/tran analyses, no ``.meas`` and
+        no binding that cannot list its vectors. The PA's raw file goes from 6.0 to 0.4 MB per sample with the
+        same numbers; on AC-only decks of 500 copies a long ``.save`` list made ngspice slower
+        (docs/benchmarks.md), hence transient decks only.
+        """
+        kinds = set(self.netlist.analysis_kinds)
+        if "tran" not in kinds or not kinds <= {"op", "ac", "dc", "tran"} or self.netlist.measures:
+            return ()
+        circuit = Circuit(self.netlist.sources)
+        found: list[tuple[str, str]] = []
+        for definition in self.measures.values():
+            if definition.fn is None:
+                continue
+            listed = MEASURES.get(definition.fn).binding.vectors(definition, circuit)
+            if listed is None:
+                return ()
+            found += listed
+        return tuple(dict.fromkeys(found))
 
     def extract(self, waveforms: Waveforms, count: int) -> Extraction:
         """Compute every measure for the ``count`` samples of one run (vectorised over samples).
@@ -575,10 +653,29 @@ def build_testbench(spec: TestbenchFile, base: Path, file: Path | str, netlist: 
         raise SpecError(file, "replicate", "this testbench cannot be replicated as copies "
                         f"(analyses {', '.join(sorted(kinds & SINGLE_ONLY)) or 'none'} or a .meas with par()/@)")
     copies = replicable if spec.replicate == "auto" else bool(spec.replicate)
+    if spec.warm_start is not None:
+        if not copies:
+            raise SpecError(file, "warm_start", "a warm start needs a testbench that runs as copies")
+        try:
+            warm_plan(netlist, spec.warm_start.f0, spec.warm_start.periods)
+        except WarmStartError as exc:
+            raise SpecError(file, "warm_start", str(exc)) from None
+    if spec.linear_start is not None:
+        linear = spec.linear_start
+        if not copies:
+            raise SpecError(file, "linear_start", "a linear start needs a testbench that runs as copies")
+        if spec.warm_start is not None and abs(spec.warm_start.f0 - linear.f0) > 1e-9 * linear.f0:
+            raise SpecError(file, "linear_start", "f0 must be warm_start's f0 (warm runs start where it ends)")
+        try:
+            warm_plan(netlist, linear.f0, linear.periods, whole=False)
+            check_drives(netlist, linear.drives)
+        except WarmStartError as exc:
+            raise SpecError(file, "linear_start", str(exc)) from None
     return Testbench(name=spec.name, netlist=netlist, measures=measures, copies=copies,
                      batch_size=spec.batch_size, timeout=spec.timeout, options=spec.options,
                      source=Path(file) if file else None, transistors=spec.transistors, sweep=sweep,
-                     parasitics=parasitics, compat=compat, pdk=pdk)
+                     parasitics=parasitics, compat=compat, pdk=pdk, warm_start=spec.warm_start,
+                     linear_start=spec.linear_start)
 
 
 def _top_instances(netlist: Netlist) -> set[str]:

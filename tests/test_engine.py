@@ -186,3 +186,37 @@ def test_ngspice_dies_with_its_parent_when_asked(tmp_path):
         time.sleep(0.05)
     os.kill(child, signal.SIGKILL)
     raise AssertionError("ngspice outlived its parent")
+
+
+def test_transient_deck_saves_only_the_measured_vectors(engine, tmp_path):
+    """A transient testbench's decks write only the vectors its measures read (a `.save` derived from the
+    measure bindings): v(in), v(lim), v(vdd) and the currents of VS and VDD of every copy. The
+    raw file shrinks and every measure is exactly what it is with everything saved."""
+    from optiyield.sim.ngspice.deck import render, save_names
+
+    bench = load_testbench(CIRCUITS / "tran_probe.yaml")
+    job = bench.job(["vdd"])
+    assert set(job.vectors) == {("v", "in"), ("v", "lim"), ("v", "vdd"), ("i", "vs"), ("i", "vdd")}
+    vdd = np.array([[1.0], [1.2]])
+    saved, everything = engine.run(job, vdd), engine.run(dataclasses.replace(job, vectors=()), vdd)
+    assert (saved.status == OK).all()
+    for name in job.measures:
+        np.testing.assert_array_equal(saved.values[name], everything.values[name], err_msg=name)
+    deck, layout = render(job.netlist, job.names, vdd[:1], "out.raw", copies=True, sweep=job.sweep,
+                          vectors=job.vectors)
+    names = save_names(layout, bench.sweep_points, job.vectors)
+    assert len(names) == len(job.vectors) * bench.sweep_points and "v(x6.lim)" in names and "i(v.x0.vdd)" in names
+    assert ".save v(x0." in deck and ".save all" not in deck
+    runner = NgspiceRunner()
+    try:
+        run = runner.run(deck, tmp_path, 60, ("tran",))
+    finally:
+        runner.close()
+    assert run.ok and len(next(p for p in run.plots if p.kind == "tran").index) == 1 + len(names)  # time + saved
+
+
+def test_testbenches_without_a_transient_save_everything():
+    """AC/op-only decks keep writing every vector (a long `.save` list made 500-copy AC decks slower), and so
+    do decks with `.meas` lines or a binding that cannot list its vectors (noise)."""
+    for circuit in ("csva", "rx28", "mixer"):
+        assert load_testbench(ROOT / "circuits" / circuit / "testbench.yaml").job([]).vectors == ()

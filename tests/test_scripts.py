@@ -46,6 +46,7 @@ SMOKE_TESTS = {
     "benchmarks/model_placement.py": "tests/test_netlist_compat.py::test_model_placement_benchmark_smoke",
     "benchmarks/peer_spicelib.py": "tests/test_scripts.py::test_peer_spicelib_smoke",
     "benchmarks/sky130_load.py": "tests/test_sky130.py::test_load_benchmark_smoke",
+    "benchmarks/transient_cost.py": "tests/test_scripts.py::test_transient_cost_smoke",
 }
 #: Modules the scripts import, not scripts: exempt by name (and they must have no ``__main__`` block).
 HELPERS = {"experiments/warmstart_common.py"}
@@ -277,3 +278,26 @@ def test_peer_spicelib_smoke(tmp_path):
     assert [r["workers"] for r in figures["worker_scaling"]] == [1, 2]
     for row in figures["batch_scaling"] + figures["worker_scaling"]:
         assert row["overhead"] > -0.5, row
+
+
+@pytest.mark.ngspice
+def test_transient_cost_smoke(tmp_path):
+    """The doubler and the PA, 2 samples, 1 through the reference transient: both testbenches run, before and
+    after, with real ngspice seconds; the PA's cold samples start from the linear periodic state (two ngspice
+    runs each); every measure within 0.1 dB / 0.3 %-points of the long, fine reference, before and after."""
+    out = tmp_path / "cost.json"
+    text = run_script("benchmarks/transient_cost.py", "--quick", "--json", out, cwd=tmp_path, timeout=900)
+    assert "Transient testbenches" in text
+    data = read_json(out)
+    assert set(data) == {"doubler", "pa"}
+    for key, entry in data.items():
+        assert entry["seconds_per_sample_before"] > 0 and entry["seconds_per_sample_after"] > 0
+        assert entry["speedup"] == pytest.approx(entry["seconds_per_sample_before"] / entry["seconds_per_sample_after"])
+        assert entry["failed_before"] == 0 and entry["failed_after"] == 0
+        for label in ("max_difference", "max_difference_before"):
+            assert set(entry[label]) == set(entry["units"]), key
+            for measure, value in entry[label].items():
+                limit = 0.3 if entry["units"][measure] == "%" else 0.1
+                assert 0 <= value < limit or entry["units"][measure] not in ("dB", "dBm", "%"), (key, measure, value)
+    assert data["pa"]["runs_after"] == 2 * data["pa"]["runs_before"]   # pre-run + transient per deck
+    assert data["doubler"]["max_difference"]["conv_gain"] < 0.1

@@ -23,6 +23,29 @@ if TYPE_CHECKING:
     from optiyield.measure.registry import MeasureFunction
 
 Nodes = str | tuple[str, str]
+#: A per-copy vector a binding reads: ("v", node) for a node voltage, ("i", source) for a source's current.
+Vector = tuple[str, str]
+_GROUND = ("0", "gnd")
+
+
+def node_vectors(*nodes: Nodes | None) -> tuple[Vector, ...]:
+    """The node-voltage vectors of nodes and node pairs (ground and None left out)."""
+    out: list[Vector] = []
+    for item in nodes:
+        for node in (item,) if isinstance(item, str) else item or ():
+            if node.lower() not in _GROUND:
+                out.append(("v", node.lower()))
+    return tuple(out)
+
+
+def source_vectors(circuit: Circuit, *names: str | None) -> tuple[Vector, ...]:
+    """The current and both terminal voltages of each named voltage source (None left out)."""
+    out: list[Vector] = []
+    for name in names:
+        if name is not None:
+            src = circuit.sources[name.lower()]
+            out += [("i", src.name.lower()), *node_vectors(src.plus, src.minus)]
+    return tuple(out)
 
 #: Every binding field a measure definition may carry (``in_`` is YAML's ``in``).
 FIELDS = ("out", "in_", "supply", "node", "source", "f", "ref", "z0", "zl", "t0", "r",
@@ -118,6 +141,11 @@ class Binding:
         """Values of the measure for every sample of a run, shape (K,)."""
         raise NotImplementedError
 
+    def vectors(self, definition: Any, circuit: Circuit) -> tuple[Vector, ...] | None:
+        """The per-copy vectors :meth:`extract` reads (a superset is fine), so that a deck can write only
+        those; None when they cannot be listed (then every vector is written)."""
+        return None
+
 
 def window(definition: Any) -> dict[str, Any]:
     """Keyword arguments of a transient measure's window (:mod:`optiyield.measure.tran`)."""
@@ -145,6 +173,9 @@ class Transfer(Binding):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray(fn.function(reader.axis(kind), h, **kwargs), dtype=float)
 
+    def vectors(self, definition, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return node_vectors(definition.out, definition.in_)
+
 
 class Supply(Binding):
     """Power delivered by voltage sources ``supply``: at the operating point the function gets
@@ -165,6 +196,9 @@ class Supply(Binding):
                   reader.current(kind, s.name)[:, 0].real) for s in sources]
         return np.asarray(fn.function(terms), dtype=float)
 
+    def vectors(self, definition, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return source_vectors(circuit, *(definition.supply or ()))
+
 
 class Node(Binding):
     """The operating-point voltage of ``node``."""
@@ -174,6 +208,9 @@ class Node(Binding):
     def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
         return np.asarray(fn.function(reader.node(fn.analysis, definition.node)[:, 0].real), dtype=float)
 
+    def vectors(self, definition, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return node_vectors(definition.node)
+
 
 class SourceCurrent(Binding):
     """The operating-point current of voltage source ``source``."""
@@ -182,6 +219,9 @@ class SourceCurrent(Binding):
 
     def extract(self, definition, fn, reader, circuit):  # noqa: ANN001, ANN201 - see Binding
         return np.asarray(fn.function(reader.current(fn.analysis, definition.source)[:, 0].real), dtype=float)
+
+    def vectors(self, definition, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return (("i", definition.source.lower()),)
 
 
 @dataclass(frozen=True)
@@ -212,6 +252,9 @@ class Port(Binding):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray(fn.function(reader.axis("ac"), x, *args), dtype=float)
 
+    def vectors(self, definition, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return source_vectors(circuit, definition.source) + node_vectors(definition.in_, definition.out)
+
 
 class PortNoise(Binding):
     """Noise figure of a port from ``inoise_spectrum`` (source resistance ``z0``, IEEE ``t0``)."""
@@ -237,6 +280,9 @@ class Wave(Binding):
         wave = np.real(reader.nodes("tran", definition.out))
         return _finish(fn.function(reader.axis("tran"), wave, **kwargs), fn)
 
+    def vectors(self, definition, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return node_vectors(definition.out)
+
 
 class Drive(Binding):
     """A drive port in a transient: the voltage of node ``in`` and the current out of source ``source``'s
@@ -248,6 +294,8 @@ class Drive(Binding):
         voltage = np.real(reader.nodes("tran", definition.in_))
         return _finish(fn.function(reader.axis("tran"), voltage, current, **window(definition)), fn)
 
+    def vectors(self, definition, circuit):  # noqa: ANN001, ANN201 - see Binding
+        return (("i", (definition.source or "").lower()),) + node_vectors(definition.in_)
 
 #: Unit of a device quantity by its leading letters (ngspice's BSIM4, BJT and diode instance quantities).
 _QUANTITY_UNITS = (("v", "V"), ("i", "A"), ("g", "S"), ("c", "F"), ("q", "C"))

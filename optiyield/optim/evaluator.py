@@ -87,18 +87,40 @@ class Evaluator:
                 blocks.append(sample_matrix(self.spec, outcomes, design))
         return np.vstack(blocks)
 
-    def responses(self, points: np.ndarray, outcomes: OutcomeSet | None = None) -> Responses:
-        """Simulate (or fetch from the store) M design points × N outcomes in one engine call."""
+    @property
+    def warm_starts(self) -> bool:
+        """True when finite-difference rows can start from their base outcome's settled state: a testbench
+        with ``warm_start`` on an engine that keeps settled states (the local one; a Dask cluster runs every
+        row cold)."""
+        return self.job.warm_start is not None and bool(getattr(self.engine, "warm_starts", False))
+
+    def settled(self, point: np.ndarray, outcomes: OutcomeSet | None = None) -> bool:
+        """True when every outcome of design ``point`` has a settled state to warm-start from (it was
+        simulated cold by this evaluator's engine, not served from the store)."""
+        if not self.warm_starts:
+            return False
+        return bool(self.engine.settled(self.job, self.rows(np.atleast_2d(point), outcomes)).all())  # type: ignore
+
+    def responses(self, points: np.ndarray, outcomes: OutcomeSet | None = None,
+                  anchor: np.ndarray | None = None) -> Responses:
+        """Simulate (or fetch from the store) M design points × N outcomes in one engine call.
+
+        ``anchor`` (a design point, with :attr:`warm_starts`): outcome i of every point starts from the settled
+        state of outcome i at ``anchor`` (simulated cold before by this engine) and runs the short warm
+        transient. Warm responses differ from cold ones by the warm run's settling error, so they bypass the
+        store (neither served from it nor saved); the meter counts them as simulations.
+        """
         points = np.atleast_2d(np.asarray(points, dtype=float))
         m = points.shape[0]
         rows = self.rows(points, outcomes)
         count = rows.shape[0]
+        warm = anchor is not None and self.warm_starts
         measures = self.job.measures
         values = {name: np.full(count, np.nan) for name in measures}
         status = np.full(count, FAILED, dtype=object)
         reason = np.full(count, "", dtype=object)
         todo = np.ones(count, dtype=bool)
-        if self.store is not None:
+        if self.store is not None and not warm:
             found, stored, stored_status, stored_reason = self.store.lookup(rows)
             for name in measures:
                 values[name][found] = stored[name][found]
@@ -113,8 +135,12 @@ class Evaluator:
                 raise RuntimeError("this evaluator has no engine: it can only read the store")
             new = rows[todo]
             store = self.store
-            sink = None if store is None else (lambda i, v, s, r: store.save(new[i], v, s, r))  # at once
-            result = self.engine.run(self.job, new, self.progress, sink)
+            if warm:
+                anchors = np.tile(self.rows(np.atleast_2d(anchor), outcomes), (m, 1))[todo]
+                result = self.engine.run(self.job, new, self.progress, None, anchors=anchors)  # type: ignore
+            else:
+                sink = None if store is None else (lambda i, v, s, r: store.save(new[i], v, s, r))  # at once
+                result = self.engine.run(self.job, new, self.progress, sink)
             for name in measures:
                 values[name][todo] = result.values[name]
             status[todo] = result.status

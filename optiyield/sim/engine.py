@@ -13,6 +13,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -22,11 +23,13 @@ import numpy as np
 
 from optiyield.registry import SIMULATORS
 from optiyield.sim.job import Extraction, SimJob
-from optiyield.sim.protocol import Cancelled, RunOutcome, Simulator
+from optiyield.sim.protocol import Cancelled, Deck, RunOutcome, Simulator, WarmStarting
 
 OK, RETRIED, FAILED = "ok", "retried", "failed"
 #: How the reason of a run killed by its time-out starts.
 TIMED_OUT = "timed out"
+#: Settled transient states kept for warm starts, in parameter rows (the PA: about 7 kB each).
+STATE_CACHE = 2048
 
 
 @dataclass
@@ -36,7 +39,8 @@ class SimResults:
     ``values[name]`` has shape (N,) (NaN where the sample failed); ``status`` holds ``ok``,
     ``retried`` (succeeded only with gentle options) or ``failed``; ``reason`` says why a sample was
     retried or failed. ``ngspice_seconds`` is the summed wall time of the ngspice processes;
-    ``wall_seconds`` the elapsed time of the whole call; ``runs`` the number of ngspice processes.
+    ``wall_seconds`` the elapsed time of the whole call; ``runs`` the number of ngspice processes;
+    ``warm_runs`` how many of them started from a settled state (``anchors``).
     """
 
     values: dict[str, np.ndarray]
@@ -46,6 +50,7 @@ class SimResults:
     wall_seconds: float = 0.0
     runs: int = 0
     run_seconds: list[float] = field(default_factory=list)
+    warm_runs: int = 0
 
     @property
     def ok(self) -> np.ndarray:
@@ -129,6 +134,36 @@ class Engine:
         # At most `workers` ngspice processes at once; twice as many threads, so that rendering the
         # next deck and measuring the last one overlap with the running simulations.
         self._slots = threading.BoundedSemaphore(self.workers)
+        # settled states of recent cold runs of jobs with warm_start, by (job fingerprint, parameter row)
+        self._states: OrderedDict[tuple[str, bytes], object] = OrderedDict()
+        self._states_lock = threading.Lock()
+
+    @property
+    def warm_starts(self) -> bool:
+        """True when this engine's simulator can start transients from settled states (``anchors``)."""
+        return isinstance(self.simulator, WarmStarting)
+
+    def settled(self, job: SimJob, rows: np.ndarray) -> np.ndarray:
+        """Per parameter row: True when this engine holds its settled state (a cold run of ``job`` that it
+        simulated recently), so that :meth:`run` can start other rows from it."""
+        rows = np.asarray(rows, dtype=float).reshape(-1, len(job.names))
+        return np.array([self._state(job, row) is not None for row in rows], dtype=bool)
+
+    def _state(self, job: SimJob, row: np.ndarray) -> object | None:
+        with self._states_lock:
+            return self._states.get((job.fingerprint, np.asarray(row, dtype=float).tobytes()))
+
+    def _remember(self, job: SimJob, rows: np.ndarray, outcome: RunOutcome) -> None:
+        """Keep the final states of a cold run's samples (the oldest are dropped beyond STATE_CACHE rows)."""
+        assert isinstance(self.simulator, WarmStarting)
+        states = self.simulator.settled_states(job, outcome, rows.shape[0])
+        with self._states_lock:
+            for row, found in zip(rows, states, strict=True):
+                key = (job.fingerprint, np.asarray(row, dtype=float).tobytes())
+                self._states[key] = found
+                self._states.move_to_end(key)
+            while len(self._states) > STATE_CACHE:
+                self._states.popitem(last=False)
 
     def close(self) -> None:
         """Release the simulator when this engine created it (a passed-in one is left alone). Engines of
@@ -143,25 +178,40 @@ class Engine:
         self.close()
 
     def run(self, job: SimJob, values: np.ndarray, progress: Callable[[int], None] | None = None,
-            sink: Sink | None = None) -> SimResults:
+            sink: Sink | None = None, anchors: np.ndarray | None = None) -> SimResults:
         """Simulate every row of ``values`` (shape (N, len(job.names)), SI units).
 
         The rows are split into batches by :func:`batch_partition` for ``self.workers`` parallel slots.
-        ``sink`` receives every sample as soon as it is final.
+        ``sink`` receives every sample as soon as it is final. ``anchors`` (same shape, for a job with
+        ``warm_start``): row i starts from the settled state of parameter row ``anchors[i]`` (a NaN row: none)
+        when this engine simulated that row cold before (:meth:`settled`), and runs the job's short warm
+        transient; otherwise it runs cold. Warm and cold rows go into separate decks; a warm deck that fails
+        is split and its lone failing rows are retried cold with the gentle options.
         """
         values = np.asarray(values, dtype=float).reshape(-1, len(job.names))
-        batches = batch_partition(values.shape[0], job.batch_size, self.workers, job.copies)
-        return self.run_batches(job, values, batches, progress, sink)
+        if anchors is None or job.warm_start is None or not self.warm_starts:
+            batches = batch_partition(values.shape[0], job.batch_size, self.workers, job.copies)
+            return self.run_batches(job, values, batches, progress, sink)
+        anchors = np.asarray(anchors, dtype=float).reshape(values.shape)
+        initial = [self._state(job, a) if np.isfinite(a).all() else None for a in anchors]
+        warm = np.array([i for i, found in enumerate(initial) if found is not None], dtype=int)
+        cold = np.setdiff1d(np.arange(values.shape[0]), warm)
+        batches = [cold[b] for b in batch_partition(cold.size, job.batch_size, self.workers, job.copies)]
+        batches += [warm[b] for b in batch_partition(warm.size, job.batch_size, self.workers)]
+        return self.run_batches(job, values, batches, progress, sink, initial=initial)
 
     def run_batches(self, job: SimJob, values: np.ndarray, batches: list[np.ndarray],
-                    progress: Callable[[int], None] | None = None, sink: Sink | None = None) -> SimResults:
+                    progress: Callable[[int], None] | None = None, sink: Sink | None = None,
+                    initial: list[object | None] | None = None) -> SimResults:
         """Simulate the rows of ``values`` in the given ``batches`` (row-index arrays, one deck each).
 
         Used directly by back-ends that partition the rows themselves (:mod:`optiyield.execute`), so
         that a batch is the same deck, hence gives the same numbers, whichever back-end runs it.
+        ``initial`` (per row, a settled state or None) is :meth:`run`'s warm start.
         """
         values = np.asarray(values, dtype=float).reshape(-1, len(job.names))
         state = _State(job, values, progress, sink)
+        state.initial = initial
         start = time.perf_counter()
         if batches:
             self.simulator.reset()
@@ -237,11 +287,33 @@ class Engine:
             self._solve(state, index, True, earlier=reason)
 
     def _simulate(self, state: _State, index: np.ndarray, gentle: bool) -> RunOutcome:
-        job = state.job
-        deck = self.simulator.render(job, state.values[index], gentle=gentle)
+        job, rows = state.job, state.values[index]
+        starts = [state.initial[i] for i in index] if state.initial is not None and not gentle else []
+        warm = bool(starts) and all(s is not None for s in starts) and isinstance(self.simulator, WarmStarting)
+        if warm:
+            deck = self.simulator.render_warm(job, rows, starts)  # type: ignore[union-attr]
+        elif job.linear_start is not None and not gentle and isinstance(self.simulator, WarmStarting):
+            deck = self._linear_deck(state, job, rows)
+        else:
+            deck = self.simulator.render(job, rows, gentle=gentle)
         outcome = self.simulator.run(deck, timeout=job.timeout, expected=job.expected, slot=self._slots)
-        state.count_run(outcome.seconds)
+        state.count_run(outcome.seconds, warm)
+        if outcome.ok and not warm and job.warm_start is not None and self.warm_starts:
+            self._remember(job, rows, outcome)
         return outcome
+
+
+    def _linear_deck(self, state: _State, job: SimJob, rows: np.ndarray) -> Deck:
+        """The deck of a linear start: a pre-run (operating point and response at f0) gives each row's linear
+        periodic state; the deck starts from it. If the pre-run fails, the plain cold deck."""
+        assert isinstance(self.simulator, WarmStarting)
+        pre = self.simulator.render_linear(job, rows)
+        outcome = self.simulator.run(pre, timeout=job.timeout, expected=("op", "ac"), slot=self._slots)
+        state.count_run(outcome.seconds)
+        if not outcome.ok:
+            return self.simulator.render(job, rows)  # type: ignore[attr-defined]
+        states = self.simulator.linear_states(job, outcome, rows.shape[0])
+        return self.simulator.render_warm(job, rows, states, linear=True)
 
 
 class _State:
@@ -256,14 +328,17 @@ class _State:
         self.reason = np.full(count, "", dtype=object)
         self.done = np.zeros(count, dtype=bool)
         self.run_seconds: list[float] = []
+        self.warm_runs = 0
+        self.initial: list[object | None] | None = None  # per row: the settled state it starts from (warm)
         self.timeouts = 0
         self.aborted = ""
         self.setup_error = ""
         self.lock = threading.Lock()
 
-    def count_run(self, seconds: float) -> None:
+    def count_run(self, seconds: float, warm: bool = False) -> None:
         with self.lock:
             self.run_seconds.append(seconds)
+            self.warm_runs += warm
 
     def store(self, index: np.ndarray, measured: dict[str, np.ndarray], status: str, reason: str,
               notes: np.ndarray | None = None) -> None:
@@ -306,7 +381,7 @@ class _State:
     def results(self) -> SimResults:
         return SimResults(values=self.measured, status=self.status, reason=self.reason,
                           ngspice_seconds=float(sum(self.run_seconds)), runs=len(self.run_seconds),
-                          run_seconds=list(self.run_seconds))
+                          run_seconds=list(self.run_seconds), warm_runs=self.warm_runs)
 
 
 #: Runs one single-sample job variant and returns its outcome (``Evaluator.probe`` counts it).

@@ -31,6 +31,18 @@ class Extraction:
 #: ``extract(waveforms, count) -> Extraction``.
 Extractor = Callable[[Waveforms, int], Extraction]
 
+@dataclass(frozen=True)
+class LinearStart:
+    """A cold transient that starts from the linear periodic state (:mod:`optiyield.sim.ngspice.warmstart`):
+    drive frequency ``f0`` (Hz), run length in ``periods`` of it, the sine ``drives`` (source names), and
+    ``max_swing`` (V): the linear state is scaled down where it would swing a node by more."""
+
+    f0: float
+    periods: int
+    drives: tuple[str, ...]
+    max_swing: float | None = None
+
+
 _INCLUDE = re.compile(r'^\.(?:include|inc|lib)\s+"([^"]+)"', re.IGNORECASE)
 
 
@@ -44,8 +56,14 @@ class SimJob:
     analyses that must be in the results; ``sweep`` (param, values) extra copies per sample; ``saves``
     extra vectors to keep, by their name in the rendered deck (single-sample probes); ``devices`` device
     quantities (device, quantity) to keep for every copy, e.g. ``("M1", "vdsat")``, which the simulator names
-    per copy (operating-point measures); ``identity`` what else defines the numbers (measure
-    definitions, parasitic coefficients; the testbench supplies it). With ``temperature``, the last of ``names``
+    per copy (operating-point measures); ``vectors`` ("v", node) / ("i", source) pairs: when given,
+    only these vectors of every copy (and ``saves``) are written, not everything (the testbench derives them
+    from its measure bindings for transient decks); ``warm_start`` (f0 in Hz, periods): the transient can
+    start from a settled state (:meth:`optiyield.sim.engine.Engine.run` with ``anchors``; the cold run
+    ends on a whole period of f0, a warm run lasts ``periods`` of them); ``linear_start``: cold rows start
+    from the linear periodic state and run its shorter transient (:class:`LinearStart`); ``identity`` what
+    else defines the numbers (measure definitions, parasitic coefficients; the testbench supplies it). With
+    ``temperature``, the last of ``names``
     is not a netlist parameter but the simulation temperature of each row in °C: rows sharing a deck run at
     each of their temperatures in ONE simulator process (the corner engine, docs/corners.md); ``extract``
     then receives waveforms grouped by temperature (:class:`~optiyield.sim.ngspice.temperature.TemperatureWaveforms`).
@@ -62,6 +80,9 @@ class SimJob:
     expected: tuple[str, ...] = ()
     sweep: tuple[str, tuple[float, ...]] | None = None
     saves: tuple[str, ...] = ()
+    vectors: tuple[tuple[str, str], ...] = ()
+    warm_start: tuple[float, int] | None = None
+    linear_start: LinearStart | None = None
     identity: str = ""
     simulator: str = "ngspice"
     compat: str = ""  # simulator compatibility mode (ngspice: ``set ngbehavior=...``), e.g. ``hsa`` for sky130
@@ -72,8 +93,9 @@ class SimJob:
     def fingerprint(self) -> str:
         """A stable identity of what a row's results mean: the netlist (with the text of the files it
         includes, nested ones too), analyses, sweep, measures, options, batch size (a sample's numbers
-        depend slightly on its deck), time-out, saved vectors, simulator and parameter names. The store and
-        the Dask back-end key results by it."""
+        depend slightly on its deck), time-out, saved vectors, warm and linear start, simulator and parameter names. The
+        store and the Dask back-end key results by it. ``vectors`` is left out: writing fewer vectors to the
+        raw file gives bit-identical numbers (tests/test_engine.py)."""
         netlist = self.netlist
         payload = {
             "netlist": [netlist.title, *netlist.hoisted, *netlist.body],
@@ -86,6 +108,10 @@ class SimJob:
         }
         if self.devices:  # only when asked for, so fingerprints of other jobs stay as they were
             payload["devices"] = [list(pair) for pair in self.devices]
+        if self.warm_start is not None:  # only when set, so fingerprints of other jobs stay as they were
+            payload["warm_start"] = list(self.warm_start)
+        if self.linear_start is not None:
+            payload["linear_start"] = repr(self.linear_start)
         nested = _nested_digests(netlist)
         if nested:  # only when there are nested files, so fingerprints of other netlists stay as they were
             payload["nested_includes"] = nested

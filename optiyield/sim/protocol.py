@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -120,6 +120,32 @@ class Simulator(Protocol):
 
     def close(self) -> None:
         """Release what the simulator holds (temporary folders)."""
+        ...
+
+
+@runtime_checkable
+class WarmStarting(Protocol):
+    """A simulator that can start a transient from a settled state (an optional capability; the engine
+    checks for it). Used for jobs with ``warm_start``: the engine keeps the states a cold run ends in and
+    starts later rows from them (:meth:`optiyield.sim.engine.Engine.run` with ``anchors``)."""
+
+    def settled_states(self, job: SimJob, outcome: RunOutcome, samples: int) -> list[Any]:
+        """The final state of each of the ``samples`` samples of a successful cold run of ``job`` (opaque
+        objects, each holding the sample's sweep copies)."""
+        ...
+
+    def render_warm(self, job: SimJob, rows: np.ndarray, states: list[Any], linear: bool = False) -> Deck:
+        """The deck simulating ``rows`` with row i started from ``states[i]`` (one of :meth:`settled_states`)
+        and the job's short warm transient (``linear``: the linear start's transient, from
+        :meth:`linear_states`)."""
+        ...
+
+    def render_linear(self, job: SimJob, rows: np.ndarray) -> Deck:
+        """The pre-run of a job with ``linear_start``: operating point and small-signal response at f0."""
+        ...
+
+    def linear_states(self, job: SimJob, outcome: RunOutcome, samples: int) -> list[Any]:
+        """The linear periodic state at t = 0 of each sample, from a successful :meth:`render_linear` run."""
         ...
 
 

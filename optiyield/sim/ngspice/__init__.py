@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 
 import numpy as np
 
+import optiyield.sim.ngspice.warmstart as warmstart
 from optiyield.sim.job import SimJob
 from optiyield.sim.ngspice.deck import Layout, render
 from optiyield.sim.ngspice.rawfile import Plot
@@ -98,17 +99,78 @@ class NgspiceSimulator:
 
     def __init__(self, runner: NgspiceRunner | None = None) -> None:
         self.runner = runner or NgspiceRunner()
+        self._plans: dict[str, warmstart.Plan] = {}
 
     def render(self, job: SimJob, rows: np.ndarray, *, gentle: bool = False) -> Deck:
-        """K copies of ``job`` (one sample in single mode), the raw file written as ``out.raw``."""
+        """K copies of ``job`` (one sample in single mode), the raw file written as ``out.raw``. A cold run
+        of a job with ``warm_start`` writes every vector: its last point is the state later rows start from."""
         rows = np.atleast_2d(np.asarray(rows, dtype=float))
         if job.temperature:  # the last column is each row's temperature: one process runs them all
             text, count, plan = render_temperatures(job, rows, gentle=gentle)
             return Deck(text=text, count=count, context=(plan, job.compat))
         text, layout = render(job.netlist, job.names, rows, "out.raw", copies=job.copies, options=job.options,
-                              gentle=gentle, saves=job.saves, sweep=job.sweep, devices=job.devices)
+                              gentle=gentle, saves=job.saves, sweep=job.sweep, devices=job.devices,
+                              vectors=() if job.warm_start else job.vectors)
         points = len(job.sweep[1]) if job.sweep else 1
         return Deck(text=text, count=rows.shape[0] * points, context=(layout, job.compat))
+
+    def plan(self, job: SimJob, linear: bool = False) -> warmstart.Plan:
+        """The warm-start plan of a job with ``warm_start`` (``linear``: of its ``linear_start`` run), cached per
+        job; raises :class:`~optiyield.sim.ngspice.warmstart.WarmStartError` when it cannot be warm-started."""
+        key = f"{job.fingerprint}:{linear}"
+        if key not in self._plans:
+            if linear and job.linear_start is not None:
+                found = warmstart.plan(job.netlist, job.linear_start.f0, job.linear_start.periods, whole=False)
+            elif not linear and job.warm_start is not None:
+                found = warmstart.plan(job.netlist, *job.warm_start)
+            else:
+                raise warmstart.WarmStartError("the job has no " + ("linear_start" if linear else "warm_start"))
+            self._plans[key] = found
+        return self._plans[key]
+
+    def settled_states(self, job: SimJob, outcome: RunOutcome, samples: int) -> list[warmstart.CopyStates]:
+        """The last point of a cold run's transient, per sample (its sweep copies together)."""
+        assert isinstance(outcome.waveforms, NgspiceWaveforms)
+        plot = outcome.waveforms.plot("tran")
+        names = sorted(plot.index, key=plot.index.__getitem__)
+        points = len(job.sweep[1]) if job.sweep else 1
+        copies = warmstart.capture(names, plot.data[-1], samples * points)
+        return [warmstart.pack(copies[i * points:(i + 1) * points]) for i in range(samples)]
+
+    def render_warm(self, job: SimJob, rows: np.ndarray, states: list[warmstart.CopyStates],
+                    linear: bool = False) -> Deck:
+        """K copies of ``job``, row i (with its sweep copies) started from ``states[i]`` with the short
+        ``.tran … uic`` of the job's warm-start plan (``linear``: of its linear start); only the measured
+        vectors are written, except by a linear start of a job with ``warm_start`` (a cold run whose last point
+        later rows start from)."""
+        rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        copies = [state.of(c) for state in states for c in range(state.values.shape[0])]
+        vectors = () if linear and job.warm_start else job.vectors
+        text, layout = render(job.netlist, job.names, rows, "out.raw", copies=True, options=job.options,
+                              saves=job.saves, sweep=job.sweep, vectors=vectors,
+                              start=(self.plan(job, linear), copies))
+        return Deck(text=text, count=len(copies), context=(layout, job.compat))
+
+    def render_linear(self, job: SimJob, rows: np.ndarray) -> Deck:
+        """The pre-run of a linear start: ``.op`` and ``.ac lin 1 f0 f0`` driven by the sine of each drive,
+        every vector written."""
+        assert job.linear_start is not None
+        rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        netlist = warmstart.linear_netlist(job.netlist, job.linear_start.f0,
+                                           tuple(d.lower() for d in job.linear_start.drives))
+        text, layout = render(netlist, job.names, rows, "out.raw", copies=True, options=job.options, sweep=job.sweep)
+        points = len(job.sweep[1]) if job.sweep else 1
+        return Deck(text=text, count=rows.shape[0] * points, context=(layout, job.compat))
+
+    def linear_states(self, job: SimJob, outcome: RunOutcome, samples: int) -> list[warmstart.CopyStates]:
+        """Per sample, the linear periodic state at t = 0 of its copies, from a :meth:`render_linear` run."""
+        assert isinstance(outcome.waveforms, NgspiceWaveforms) and job.linear_start is not None
+        op, ac = outcome.waveforms.plot("op"), outcome.waveforms.plot("ac")
+        points = len(job.sweep[1]) if job.sweep else 1
+        copies = warmstart.linear_states((sorted(op.index, key=op.index.__getitem__), op.data[0]),
+                                         (sorted(ac.index, key=ac.index.__getitem__), ac.data[0]),
+                                         samples * points, job.linear_start.max_swing)
+        return [warmstart.pack(copies[i * points:(i + 1) * points]) for i in range(samples)]
 
     def run(self, deck: Deck, *, timeout: float, expected: tuple[str, ...] = (),
             slot: AbstractContextManager[object] | None = None) -> RunOutcome:

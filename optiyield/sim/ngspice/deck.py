@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import optiyield.sim.ngspice.warmstart as warmstart
 from optiyield.netlist import Netlist, NetlistError
 
 SUBCKT = "oy_tb"
@@ -122,6 +123,8 @@ def render(
     saves: Sequence[str] = (),
     sweep: tuple[str, Sequence[float]] | None = None,
     devices: Sequence[tuple[str, str]] = (),
+    vectors: Sequence[tuple[str, str]] = (),
+    start: tuple[warmstart.Plan, Sequence[dict[str, float]]] | None = None,
 ) -> tuple[str, Layout]:
     """Render samples into one deck.
 
@@ -132,7 +135,10 @@ def render(
     rendered deck. ``devices`` names device quantities (device, quantity), e.g. ``("M1", "vdsat")``, to save
     for every copy (``@m.x3.m1[vdsat]`` for copy 3; ngspice then writes them in every analysis). ``sweep`` =
     (param, sweep values) renders J copies per sample (copies mode only): copy ``k*J + j`` is sample k at
-    sweep value j. Returns the deck text and its :class:`Layout`.
+    sweep value j. ``vectors`` (("v", node) / ("i", source) pairs): write only
+    these vectors of every copy, ``saves`` and ``devices``, instead of everything. ``start`` = (plan, one state per
+    copy) starts every copy from that state with the plan's short ``.tran … uic`` (copies mode;
+    :mod:`optiyield.sim.ngspice.warmstart`). Returns the deck text and its :class:`Layout`.
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     if sweep is not None:
@@ -160,28 +166,48 @@ def render(
         lines += netlist.hoisted
     if opts:
         lines.append(f".options {opts}")
+    if start is not None and (not copies or len(start[1]) != count):
+        raise ValueError("a warm start needs copies mode and one state per copy")
     if copies:
-        defaults = " ".join(f"{n}={netlist.params.get(n.lower(), '0')}" for n in names)
-        lines.append(f".subckt {SUBCKT}" + (f" params: {defaults}" if names else ""))
+        defaults = [f"{n}={netlist.params.get(n.lower(), '0')}" for n in names]
+        defaults += warmstart.defaults(start[0]) if start else []
+        lines.append(f".subckt {SUBCKT}" + (f" params: {' '.join(defaults)}" if defaults else ""))
         lines += placement.inside
-        lines += _strip_param_lines(netlist.body, exposed)
+        body = _strip_param_lines(netlist.body, exposed)
+        lines += [warmstart.element_line(start[0], line) for line in body] if start else body
         lines.append(f".ends {SUBCKT}")
         for k in range(count):
-            assigns = " ".join(f"{n}={_format(v)}" for n, v in zip(names, values[k], strict=True))
-            lines.append(f"X{k} {SUBCKT} {assigns}".rstrip())
+            assigns = [f"{n}={_format(v)}" for n, v in zip(names, values[k], strict=True)]
+            assigns += warmstart.assignments(start[0], start[1][k]) if start else []
+            lines.append(f"X{k} {SUBCKT} {' '.join(assigns)}".rstrip())
     else:
         lines += _strip_param_lines(netlist.body, exposed)
         if names:
             lines.append(".param " + " ".join(f"{n}={_format(v)}" for n, v in zip(names, values[0], strict=True)))
-    saves = [*saves, *(layout.device(k, d, q) for k in range(count) for d, q in devices)]
-    if saves:
+    device_saves = [layout.device(k, d, q) for k in range(count) for d, q in devices]
+    if vectors:
+        names = [*save_names(layout, count, vectors), *saves, *device_saves]
+        lines += [".save " + " ".join(names[i:i + _SAVES_PER_LINE]) for i in range(0, len(names), _SAVES_PER_LINE)]
+    elif saves or device_saves:
+        names = [*saves, *device_saves]
         lines.append(".save all")
-        lines += [".save " + " ".join(saves[i:i + _SAVES_PER_LINE]) for i in range(0, len(saves), _SAVES_PER_LINE)]
-    lines += netlist.analyses
+        lines += [".save " + " ".join(names[i:i + _SAVES_PER_LINE]) for i in range(0, len(names), _SAVES_PER_LINE)]
+    if start:
+        lines += warmstart.ic_lines(list(start[1]))
+        lines += [start[0].tran if a.lower().startswith(".tran") else a for a in netlist.analyses]
+    else:
+        lines += netlist.analyses
     if netlist.measures:
         lines += _control_block(netlist, count, copies, raw_path)
     lines.append(".end")
     return "\n".join(lines) + "\n", layout
+
+
+def save_names(layout: Layout, count: int, vectors: Sequence[tuple[str, str]]) -> list[str]:
+    """Raw-file names of ``vectors`` (("v", node) / ("i", source)) for every one of ``count`` copies."""
+    names = [layout.node(k, name) if kind == "v" else layout.source_current(k, name)
+             for k in range(count) for kind, name in vectors]
+    return list(dict.fromkeys(n for n in names if n is not None))
 
 
 def _control_block(netlist: Netlist, count: int, copies: bool, raw_path: str) -> list[str]:
