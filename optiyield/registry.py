@@ -168,6 +168,9 @@ STEPS = StepRegistry("run step", {
     "staged:bfgs": "optiyield.optim.staged:METHOD",
     "baseline:random": "optiyield.optim.baselines:RANDOM",
     "baseline:nelder-mead": "optiyield.optim.baselines:NELDER_MEAD",
+    "baseline:cma-es": "optiyield.optim.blackbox:CMA",
+    "baseline:optuna-tpe": "optiyield.optim.blackbox:TPE",
+    "baseline:optuna-gp": "optiyield.optim.blackbox:GP",
     "verify:mc": "optiyield.optim.verify:METHOD",
 })
 
