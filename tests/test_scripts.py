@@ -42,6 +42,7 @@ SMOKE_TESTS = {
     "benchmarks/model_placement.py": "tests/test_netlist_compat.py::test_model_placement_benchmark_smoke",
     "benchmarks/peer_spicelib.py": "tests/test_scripts.py::test_peer_spicelib_smoke",
     "benchmarks/sky130_load.py": "tests/test_sky130.py::test_load_benchmark_smoke",
+    "benchmarks/yield_opt.py": "tests/test_scripts.py::test_yield_opt_smoke",
 }
 #: Modules the scripts import, not scripts: exempt by name (and they must have no ``__main__`` block).
 HELPERS = {"experiments/warmstart_common.py"}
@@ -113,6 +114,33 @@ def test_aicircuit_agreement_smoke(tmp_path):
 
 
 @pytest.mark.ngspice
+def test_yield_opt_smoke(tmp_path):
+    """The yield-optimization benchmark in its --quick form (CSVA, 40 outcomes, budgets 200/600, one seed):
+    every method has both budgets with yields that are fractions of the verification sample, simulations
+    within the budget, a yield that never drops with a larger budget on the optimization outcomes, and the
+    curves' PNG."""
+    pytest.importorskip("cma", reason="the opt extra (pip install -e '.[opt]') runs the library baselines")
+    pytest.importorskip("optuna", reason="the opt extra (pip install -e '.[opt]') runs the library baselines")
+    out = tmp_path / "bench.json"
+    text = run_script("benchmarks/yield_opt.py", "--quick", "--json", out, cwd=tmp_path, timeout=600)
+    assert "median verified yield" in text and "default" in text
+    data = read_json(out)
+    assert set(data) == {"csva"}
+    methods = data["csva"]["methods"]
+    expected = {"default", "l1-igat", "l1-past", "nelder-mead", "random", "cma-es", "optuna-tpe", "optuna-gp"}
+    assert expected <= set(methods)
+    for method, by_budget in methods.items():
+        assert set(by_budget) == {"200", "600"}, method
+        for budget, cell in by_budget.items():
+            assert 0 <= cell["iqr"][0] <= cell["median_verified_yield"] <= cell["iqr"][1] <= 1
+            assert cell["median_verified_yield"] * 400 == pytest.approx(round(cell["median_verified_yield"] * 400))
+            assert 0 <= cell["median_sims"] <= int(budget)
+        small, large = by_budget["200"]["median_opt_yield"], by_budget["600"]["median_opt_yield"]
+        if small is not None and large is not None:
+            assert large >= small, method
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
+
+
 def test_gradient_cost_smoke(tmp_path):
     """Every method on 5 outcomes, one iteration: yields are counts of the 5 outcomes inside their
     intervals; the baselines get the gradient methods' simulation budgets."""
