@@ -5,8 +5,9 @@ design, within a ladder of simulation budgets; each final design is verified on 
 the same for every method of a seed. A run at the largest budget gives every smaller budget too: a method's
 design at budget B is the best design (most passing optimization outcomes, ties: lowest mean positive error)
 among those it simulated over the whole outcome set with the simulations it had spent up to B (a batch is
-counted whole: one that crosses B does not count for B); before its first such design, the nominal design
-with the best worst-case spec margin; before that, the start. No method's trajectory depends on its budget,
+counted whole: one that crosses B does not count for B); before its first such design, the best over the
+largest part of the set it had simulated (a method that grows its outcome set), else the nominal design with
+the best worst-case spec margin, else the start. No method's trajectory depends on its budget,
 so this equals running it with budget B and taking the best design it saw.
 
     python benchmarks/yield_opt.py [--problems csva,opamp2] [--methods default,cma-es] [--seeds 5]
@@ -14,7 +15,8 @@ so this equals running it with budget B and taking the best design it saw.
 
 Methods: ``default`` (``optiyield run``'s default steps, spec.DEFAULT_STEPS without the verification),
 ``l1-igat`` (minimax → ℓ1 IGAT), ``l1-past`` (minimax → ℓ1 PAST), ``nelder-mead``, ``random``, ``cma-es``,
-``optuna-tpe``, ``optuna-gp`` and the issue's new methods (``robust``). Seeds: seed s draws the optimization
+``optuna-tpe`` and ``optuna-gp``. The default is minimax → ``{yield: auto}`` (ℓ1/IGAT on a growing outcome
+set, then a pass-count polish); ``l1-igat`` is the default before issue 16. Seeds: seed s draws the optimization
 outcomes with seed 1000 + s (the spec's sampler) and the verification sample with seed 900000 + s (plain MC).
 
 ``--best-known`` runs every method once (seed 0) with 10× the largest budget and writes the best verified
@@ -106,12 +108,14 @@ class Snapshot:
 
 class TrackingEvaluator(Evaluator):
     """An evaluator that stops before exceeding ``limit`` simulations and records, after every call, the best
-    design simulated over the whole optimization outcome set (else the best nominal design by minimax)."""
+    design known: the best simulated over the whole optimization outcome set; before the first such design,
+    the best over the largest part of it simulated so far (a method that grows its outcome set); before that,
+    the best nominal design by its worst weighted spec error (minimax)."""
 
     def __init__(self, spec: Spec, engine: Engine, outcomes: OutcomeSet, limit: int) -> None:
         super().__init__(spec, engine)
         self.outcomes, self.limit = outcomes, limit
-        self.best: tuple[int, float] = (-1, np.inf)  # (passed, mean positive error)
+        self.best: tuple[int, int, float] = (0, -1, -np.inf)  # (outcomes, passed, -mean positive error)
         self.best_x = self.x0.copy()
         self.best_nominal = np.inf
         self.timeline: list[Snapshot] = [Snapshot(0, self.x0.copy(), -1)]
@@ -123,17 +127,18 @@ class TrackingEvaluator(Evaluator):
             raise BudgetExhausted
         result = super().responses(points, outcomes)
         errors = result.errors(self.errors)
-        if outcomes is not None and outcomes is self.outcomes:
+        if outcomes is not None:
             for x, e in zip(points, errors, strict=True):
-                score = (int(passes(e).sum()), float(np.maximum(e, 0).mean()))
-                if (score[0], -score[1]) > (self.best[0], -self.best[1]):
+                score = (outcomes.n, int(passes(e).sum()), -float(np.maximum(e, 0).mean()))
+                if score > self.best:
                     self.best, self.best_x = score, x.copy()
-        elif outcomes is None and self.best[0] < 0:
+        elif self.best[0] == 0:
             for x, e in zip(points, errors, strict=True):
                 value = float(minimax_value(e[0], self.errors.weights).max())
                 if value < self.best_nominal:
                     self.best_nominal, self.best_x = value, x.copy()
-        self.timeline.append(Snapshot(self.meter.simulations, self.best_x.copy(), self.best[0]))
+        passed = self.best[1] if self.best[0] == self.outcomes.n else -1
+        self.timeline.append(Snapshot(self.meter.simulations, self.best_x.copy(), passed))
         return result
 
     def at(self, budget: int) -> Snapshot:

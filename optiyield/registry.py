@@ -165,6 +165,7 @@ STEPS = StepRegistry("run step", {
     "propose:candidates": "optiyield.propose.step:METHOD",
     "nominal:minimax": "optiyield.optim.minimax:METHOD",
     "yield:l1": "optiyield.optim.yield_l1:METHOD",
+    "yield:auto": "optiyield.optim.yield_auto:METHOD",
     "staged:bfgs": "optiyield.optim.staged:METHOD",
     "baseline:random": "optiyield.optim.baselines:RANDOM",
     "baseline:nelder-mead": "optiyield.optim.baselines:NELDER_MEAD",
