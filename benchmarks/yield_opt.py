@@ -14,7 +14,8 @@ so this equals running it with budget B and taking the best design it saw.
                                    [--json FILE] [--plot FILE] [--quick] [--best-known]
 
 Methods: ``default`` (``optiyield run``'s default steps, spec.DEFAULT_STEPS without the verification),
-``l1-igat`` (minimax → ℓ1 IGAT), ``l1-past`` (minimax → ℓ1 PAST), ``nelder-mead``, ``random``, ``cma-es``,
+``l1-igat`` (minimax → ℓ1 IGAT), ``l1-past`` (minimax → ℓ1 PAST), ``l1-fast`` (minimax → ℓ1 with FAST-style
+Jacobians, optim/fast.py), ``nelder-mead``, ``random``, ``cma-es``,
 ``optuna-tpe`` and ``optuna-gp``. The default is minimax → ``{yield: auto}`` (ℓ1/IGAT on a growing outcome
 set, then a pass-count polish); ``l1-igat`` is the default before issue 16. Seeds: seed s draws the optimization
 outcomes with seed 1000 + s (the spec's sampler) and the verification sample with seed 900000 + s (plain MC).
@@ -83,13 +84,14 @@ METHODS: dict[str, list[dict[str, Any]]] = {
     "default": [dict(s) for s in DEFAULT_STEPS if "verify" not in s],
     "l1-igat": [{"nominal": "minimax"}, {"yield": "l1", "gradient": "igat"}],
     "l1-past": [{"nominal": "minimax"}, {"yield": "l1", "gradient": "past"}],
+    "l1-fast": [{"nominal": "minimax"}, {"yield": "l1", "gradient": "fast"}],
     "nelder-mead": [{"baseline": "nelder-mead", "budget": "{budget}"}],
     "random": [{"baseline": "random", "budget": "{budget}"}],
     "cma-es": [{"baseline": "cma-es", "budget": "{budget}", "seed": "{seed}"}],
     "optuna-tpe": [{"baseline": "optuna-tpe", "budget": "{budget}", "seed": "{seed}"}],
     "optuna-gp": [{"baseline": "optuna-gp", "budget": "{budget}", "seed": "{seed}"}],
 }
-BASELINES = ("l1-igat", "l1-past", "nelder-mead", "random", "cma-es", "optuna-tpe", "optuna-gp")
+BASELINES = ("l1-igat", "l1-past", "l1-fast", "nelder-mead", "random", "cma-es", "optuna-tpe", "optuna-gp")
 
 
 class BudgetExhausted(Exception):

@@ -27,6 +27,7 @@ AICIRCUIT_ROWS = Path(__file__).resolve().parent / "data" / "aicircuit"
 SMOKE_TESTS = {
     "experiments/aicircuit_agreement.py": "tests/test_scripts.py::test_aicircuit_agreement_smoke",
     "experiments/bandler_doubler.py": "tests/test_doubler.py::test_bandler_experiment_twenty_outcome_smoke",
+    "experiments/fast_gradients.py": "tests/test_scripts.py::test_fast_gradients_smoke",
     "experiments/gradient_cost.py": "tests/test_scripts.py::test_gradient_cost_smoke",
     "experiments/high_sigma.py": "tests/test_reliability_circuit.py::test_high_sigma_experiment_smoke",
     "experiments/high_sigma_reference.py": "tests/test_reliability_circuit.py::test_high_sigma_reference_smoke",
@@ -139,6 +140,22 @@ def test_yield_opt_smoke(tmp_path):
         if small is not None and large is not None:
             assert large >= small, method
     assert (tmp_path / "bench.png").stat().st_size > 10_000
+
+
+def test_fast_gradients_smoke(tmp_path):
+    """FAST against central differences and PAST on 30 CSVA outcomes: FAST simulates n·m anchor rows (m = 2 × (5
+    deviate dimensions + 1) = 12), far fewer than PAST's n·N, and its errors are finite fractions."""
+    out = tmp_path / "fast.json"
+    text = run_script("experiments/fast_gradients.py", "--problems", "csva", "--outcomes", 30, "--json", out,
+                      cwd=tmp_path)
+    assert "FAST / PAST ngspice seconds" in text
+    row = read_json(out)["csva"]
+    assert row["past"]["simulations"] == 4 * 30 and row["fast"]["simulations"] == 4 * 12
+    assert row["central"]["simulations"] == 2 * 4 * 30
+    for label in ("past", "fast"):
+        assert set(row[label]["rel_error"]) == {"gain_db", "bw", "power"}
+        assert 0 <= row[label]["max_rel_error"] < 1
+    assert 0 < row["fast_over_past_ngspice"] < 1
 
 
 def test_gradient_cost_smoke(tmp_path):
