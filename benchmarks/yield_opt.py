@@ -302,6 +302,32 @@ def table(console: Console, name: str, summary: dict[str, Any], budgets: tuple[i
     console.print(grid)
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The results as markdown tables (docs/benchmarks.md): median verified yield [IQR] (median simulations)."""
+    parts = []
+    for name, result in results.items():
+        setup = result["setup"]
+        budgets = setup["budgets"]
+        known = result.get("best_known")
+        parts.append(f"**{name}** ({setup['outcomes']} optimization outcomes, {setup['seeds']} seeds, "
+                     f"{setup['verify']:,} verification samples per seed"
+                     + (f"; best known {100 * known:.1f} %" if known is not None else "") + ")\n")
+        parts.append("| method | " + " | ".join(f"{b:,} sims" for b in budgets) + " | gap opt − verified |")
+        parts.append("|---|" + "---|" * (len(budgets) + 1))
+        for method, by_budget in result["methods"].items():
+            cells = []
+            for b in budgets:
+                c = by_budget[str(b)]
+                cells.append(f"{100 * c['median_verified_yield']:.1f} [{100 * c['iqr'][0]:.1f}, "
+                             f"{100 * c['iqr'][1]:.1f}] ({c['median_sims']:,})")
+            gap = by_budget[str(budgets[-1])]["median_gap"]
+            label = f"**{method}**" if method == "default" else method
+            parts.append(f"| {label} | " + " | ".join(cells) + f" | {'' if gap is None else f'{100 * gap:+.1f}'} |")
+        seconds = ", ".join(f"{k} {v:.0f}" for k, v in result["seconds"].items())
+        parts.append(f"\nSeconds: {seconds}.\n")
+    return "\n".join(parts)
+
+
 def targets(console: Console, name: str, summary: dict[str, Any], budgets: tuple[int, ...],
             best_known: float | None) -> dict[str, Any]:
     """Whether the default is within 0.5 points of the best baseline at every budget (median verified)."""
@@ -337,10 +363,33 @@ def main() -> None:
     parser.add_argument("--best-known", action="store_true",
                         help=f"run each method once with 10x the largest budget and write {BEST_KNOWN.name}")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--from-json", type=Path, nargs="*", default=None,
+                        help="no simulation: merge these --json files and write --markdown/--plot from them")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the curves (default: next to --json)")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the tables as markdown")
     args = parser.parse_args()
 
     console = Console()
+    if args.from_json:
+        merged: dict[str, Any] = {}
+        for path in args.from_json:
+            for name, result in json.loads(path.read_text()).items():
+                if name in merged:  # several runs of one problem (different methods): join their methods
+                    merged[name]["methods"].update(result["methods"])
+                    merged[name]["seconds"].update(result["seconds"])
+                else:
+                    merged[name] = result
+        for name, result in merged.items():
+            budgets = tuple(result["setup"]["budgets"])
+            table(console, name, result["methods"], budgets, result.get("best_known"))
+            result["targets"] = targets(console, name, result["methods"], budgets, result.get("best_known"))
+        if args.markdown:
+            args.markdown.write_text(markdown(merged))
+        if args.plot:
+            plot(merged, args.plot)
+        if args.json:
+            args.json.write_text(json.dumps(merged, indent=2) + "\n")
+        return
     names = args.problems.split(",") if args.problems else (["csva"] if args.quick else list(PROBLEMS))
     unknown = [n for n in names if n not in PROBLEMS]
     if unknown:
@@ -400,6 +449,9 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown(results))
     plot_path = args.plot or (args.json.with_suffix(".png") if args.json else None)
     if plot_path is not None and not args.best_known:
         plot(results, plot_path)
