@@ -171,6 +171,28 @@ class Cell:
     seconds: float = 0.0
     ngspice_seconds: float = 0.0
     status: str = ""
+    timeline: list[tuple[int, float]] = field(default_factory=list)  # (simulations, yield on the outcomes)
+
+
+def to_reach(cell: Cell, level: float) -> int | None:
+    """Simulations after which the cell's best design has at least ``level`` yield on its optimization outcomes."""
+    return next((sims for sims, y in cell.timeline if y >= level), None)
+
+
+def warm_start_summary(cells: list[Cell], best_known: float) -> dict[str, Any]:
+    """Median simulations to 95 % of the best-known yield (on the optimization outcomes), per method; a seed that
+    never gets there counts as infinite."""
+    level = 0.95 * best_known
+    out: dict[str, Any] = {"level": level}
+    for method in ("default", "default+ml"):
+        runs = [to_reach(c, level) for c in cells if c.method == method]
+        if runs:
+            values = [np.inf if r is None else r for r in runs]
+            out[method] = {"median_sims_to_95pct": float(np.median(values)), "per_seed": runs}
+    if "default" in out and "default+ml" in out:
+        cold, warm = out["default"]["median_sims_to_95pct"], out["default+ml"]["median_sims_to_95pct"]
+        out["ratio_cold_over_ml"] = cold / warm if warm > 0 else float("inf")
+    return out
 
 
 def run_method(spec: Spec, engine: Engine, method: str, setup: ProblemSetup, seed: int,
@@ -191,6 +213,7 @@ def run_method(spec: Spec, engine: Engine, method: str, setup: ProblemSetup, see
         cell.status = "budget"
     cell.seconds = time.perf_counter() - start
     cell.ngspice_seconds = evaluator.meter.ngspice_seconds
+    cell.timeline = [(s.simulations, s.passed / outcomes.n) for s in evaluator.timeline if s.passed >= 0]
     final_passed = None
     if cell.status == "finished":  # the method's own answer counts at every budget it fitted in
         final_passed = int(passes(evaluator.responses(x, outcomes).errors(evaluator.errors)[0]).sum()) \
@@ -362,6 +385,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke test: CSVA, 40 outcomes, budgets 200/600, 1 seed")
     parser.add_argument("--best-known", action="store_true",
                         help=f"run each method once with 10x the largest budget and write {BEST_KNOWN.name}")
+    parser.add_argument("--warm-start", type=Path, default=None,
+                        help="a model file from optiyield train: adds the method default+ml (8 proposals, then the "
+                             "default) and the simulations both need to 95 %% of the best-known yield")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--from-json", type=Path, nargs="*", default=None,
                         help="no simulation: merge these --json files and write --markdown/--plot from them")
@@ -398,6 +424,10 @@ def main() -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown methods {unknown}; expected some of {', '.join(METHODS)}")
+    if args.warm_start is not None:
+        METHODS["default+ml"] = [{"propose": {"model": str(args.warm_start.resolve()), "candidates": 8}},
+                                 *METHODS["default"]]
+        methods.append("default+ml")
     seeds = 1 if (args.quick or args.best_known) and args.seeds == 5 else args.seeds
     best_known = json.loads(BEST_KNOWN.read_text()) if BEST_KNOWN.is_file() else {}
     engine = Engine()
@@ -442,6 +472,16 @@ def main() -> None:
                                    "verify": setup.verify, "seeds": seeds},
                          "seconds": {k: round(v, 1) for k, v in seconds.items()}}
         results[name]["targets"] = targets(console, name, summary, budgets, known)
+        if args.warm_start is not None:
+            reference = known if known is not None else max(c.verified[max(budgets)] for c in cells)
+            warm = warm_start_summary(cells, reference)
+            warm["reference"] = "best known" if known is not None else "best verified yield of this run"
+            results[name]["warm_start"] = warm
+            console.print(f"{name}: simulations to 95 % of {warm['reference']} ({warm['level']:.1%} on the "
+                          f"optimization outcomes), median: " + ", ".join(
+                              f"{m} {warm[m]['median_sims_to_95pct']:,.0f}" for m in ("default", "default+ml")
+                              if m in warm) + (f"; cold / ml {warm['ratio_cold_over_ml']:.1f}x"
+                                               if "ratio_cold_over_ml" in warm else ""))
         console.print(f"{name}: seconds " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
     if args.best_known:
         BEST_KNOWN.write_text(json.dumps(best_known, indent=2) + "\n")
