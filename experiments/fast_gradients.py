@@ -1,4 +1,4 @@
-"""FAST-style Jacobians (optim/fast.py) against central differences and PAST, on AC problems.
+"""FAST-style Jacobians (optim/fast.py) against central differences and PAST (AC problems and the transient doubler).
 
 At each problem's minimax design, over the same N outcomes: the per-outcome Jacobians ∂R/∂x of every measure by
 central differences (the reference, 2n·N simulations), PAST (forward differences, n·N) and FAST (forward
@@ -6,7 +6,7 @@ differences on m anchor outcomes spread by a regression on the deviates, n·m). 
 is ‖J − J_central‖ / ‖J_central‖ over all outcomes and design variables (Frobenius norms, outcomes whose
 reference is not finite left out); the cost is simulations and ngspice CPU seconds of one Jacobian.
 
-    python experiments/fast_gradients.py [--problems csva,opamp2] [--outcomes 300] [--json FILE]
+    python experiments/fast_gradients.py [--problems csva,opamp2,doubler_5ghz] [--outcomes 300] [--json FILE]
 
 ``--json`` writes, per problem, ``fast`` and ``past`` with ``rel_error`` (per measure), ``max_rel_error``,
 ``simulations`` and ``ngspice_seconds``, and ``fast_over_past_ngspice`` (FAST's ngspice seconds / PAST's).
@@ -34,7 +34,8 @@ from optiyield.sim.engine import Engine  # noqa: E402
 from optiyield.spec import load_spec  # noqa: E402
 from optiyield.stats.variation import OutcomeSet  # noqa: E402
 
-SPECS = {"csva": "specs/csva.yaml", "tsva": "specs/tsva.yaml", "opamp2": "specs/opamp2.yaml"}
+SPECS = {"csva": "specs/csva.yaml", "tsva": "specs/tsva.yaml", "opamp2": "specs/opamp2.yaml",
+         "lna": "specs/lna.yaml", "doubler_5ghz": "specs/doubler_5ghz.yaml"}
 
 
 def relative_errors(jac: np.ndarray, reference: np.ndarray, measures: tuple[str, ...]) -> dict[str, float]:
@@ -50,7 +51,7 @@ def relative_errors(jac: np.ndarray, reference: np.ndarray, measures: tuple[str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", default="csva,opamp2")
+    parser.add_argument("--problems", default="csva,opamp2", help=f"comma-separated subset of {', '.join(SPECS)}")
     parser.add_argument("--outcomes", type=int, default=300)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
