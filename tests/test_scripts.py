@@ -142,6 +142,29 @@ def test_yield_opt_smoke(tmp_path):
     assert (tmp_path / "bench.png").stat().st_size > 10_000
 
 
+def test_yield_opt_warm_start_smoke(tmp_path):
+    """--warm-start with a lookup model trained on a 64-point CSVA sweep: the method default+ml runs beside the
+    default and the JSON has the simulations each needs to 95 % of the reference yield (a count or None per
+    seed) and their ratio."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    data, model = tmp_path / "csva.parquet", tmp_path / "csva_lookup.oym"
+    for args in (["sweep", ROOT / "specs" / "csva.yaml", "-n", 64, "--out", data],
+                 ["train", ROOT / "specs" / "csva.yaml", "--data", data, "--model", "lookup", "--out", model]):
+        done = subprocess.run([sys.executable, "-m", "optiyield", *map(str, args)], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = tmp_path / "warm.json"
+    text = run_script("benchmarks/yield_opt.py", "--quick", "--methods", "default", "--warm-start", model,
+                      "--json", out, cwd=tmp_path, timeout=600)
+    assert "simulations to 95 %" in text
+    csva = read_json(out)["csva"]
+    assert set(csva["methods"]) == {"default", "default+ml"}
+    warm = csva["warm_start"]
+    assert 0 < warm["level"] <= 1
+    for method in ("default", "default+ml"):
+        assert all(r is None or 0 < r <= 600 for r in warm[method]["per_seed"])
+
+
 def test_fast_gradients_smoke(tmp_path):
     """FAST against central differences and PAST on 30 CSVA outcomes: FAST simulates n·m anchor rows (m = 2 × (5
     deviate dimensions + 1) = 12), far fewer than PAST's n·N, and its errors are finite fractions."""
