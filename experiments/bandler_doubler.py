@@ -1,23 +1,25 @@
 """Bandler, Zhang, Song, Biernacki (IEEE MTT 1990, Sec. VI): yield optimization of a 5 GHz FET doubler.
 
 From Bandler's starting point, a minimax nominal design, then one-sided l1 yield optimization in two phases
-(alpha_i recomputed at the start of each phase), once with IGAT and once with PAST gradients, on the same
+(alpha_i recomputed at the start of each phase), with IGAT, PAST and FAST-style gradients (optim/fast.py:
+forward differences on 2(d + 1) anchor outcomes spread to all by a regression on the deviates), on the same
 outcomes (common random numbers). Prints the paper's Tables III/IV side by side with ours (design
 variables, yield with its 95 % interval, iterations, simulations, wall time), saves histograms of
 conversion gain and spectral purity before and after (the paper's Figs. 3 and 4) and writes a markdown
 summary (docs/doubler_results.md by default; docs/doubler.md discusses it).
 
     python experiments/bandler_doubler.py [--outcomes 500] [--max-iter N] [--past-max-iter 3]
-        [--minimax-iter N] [--methods igat,past] [--figures DIR] [--markdown FILE] [--json FILE]
+        [--minimax-iter N] [--methods igat,past,fast] [--figures DIR] [--markdown FILE] [--json FILE]
 
 The optimizer settings are the spec's ``run.steps`` (the minimax step and the ``yield: l1`` step: its
 iterations per phase, phases, starting trust region, IGAT refresh and quasi-Newton polish); the same
-yield settings are used for IGAT and PAST, except that PAST stops after ``--past-max-iter`` iterations
+yield settings are used for every method, except that PAST stops after ``--past-max-iter`` iterations
 per phase (its accepted iterations cost n·N simulations each). ``--max-iter`` and ``--minimax-iter`` override the
 iteration counts (the test suite's 20-outcome smoke run uses them).
 
-``--json`` writes ``yield_start``, ``yield_igat``, ``yield_past`` (fractions), ``sims_igat``,
-``sims_past``, ``outcomes`` and, for information, ``minimax``, ``igat`` and ``past`` detail records.
+``--json`` writes ``yield_start``, ``yield_igat``, ``yield_past``, ``yield_fast`` (fractions), ``sims_igat``,
+``sims_past``, ``sims_fast``, ``sims_to_target_<method>``, ``ngspice_seconds_<method>``, ``outcomes`` and, for
+information, ``minimax``, ``igat``, ``past`` and ``fast`` detail records.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ from optiyield.stats.variation import OutcomeSet  # noqa: E402
 from optiyield.yield_ import YieldEstimate  # noqa: E402
 
 #: The paper's figures (Tables III and IV, Sec. VI): design variables at the minimax start and after
-#: yield optimization, yield on 500 outcomes, and cost. Values not given in DESIGN.md §5 are None.
+#: yield optimization, yield on 500 outcomes, and cost. Values not given in DESIGN.md §5 are None (the
+#: paper ran no PAST on the doubler; its FAST took 19 + 29 evaluations in two phases).
 PAPER: dict[str, dict[str, Any]] = {
     "minimax": {"yield": 0.396, "iterations": None, "simulations": None},
     "igat": {"yield": 0.710, "iterations": 61, "simulations": 184},
-    "past": {"yield": 0.710, "iterations": None, "simulations": 19 + 29},
+    "past": {"yield": None, "iterations": None, "simulations": None},
+    "fast": {"yield": 0.710, "iterations": None, "simulations": "19 + 29"},
 }
 VARIABLES = {"Pin": ("P_in", 1e3, "mW"), "VGB": ("V_GB", 1.0, "V"), "VDB": ("V_DB", 1.0, "V"),
              "L1": ("L1", 1e9, "nH"), "ll1": ("l1", 1e3, "mm"), "ll2": ("l2", 1e3, "mm")}
@@ -119,6 +123,10 @@ def progress(console: Console, method: str):  # noqa: ANN201 - an IterationCallb
     return line
 
 
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def _fmt(value: object, digits: int = 3) -> str:
     if value is None:
         return "n/a"
@@ -138,7 +146,7 @@ def main() -> None:
                         help="PAST's iterations per phase (each accepted one costs n*N simulations; the "
                              "default keeps the 500-outcome run within 30 minutes on 2 cores)")
     parser.add_argument("--minimax-iter", type=int, default=None, help="default: the spec's minimax step")
-    parser.add_argument("--methods", default="igat,past", help="comma-separated gradient providers")
+    parser.add_argument("--methods", default="igat,past,fast", help="comma-separated gradient providers")
     parser.add_argument("--figures", type=Path, default=ROOT / "out" / "bandler_doubler")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "doubler_results.md",
                         help="markdown summary (default docs/doubler_results.md)")
@@ -190,6 +198,7 @@ def main() -> None:
                         "yield_high": est.high, "iterations": result.iterations,
                         "simulations": result.simulations, "wall_seconds": result.wall_seconds,
                         "status": result.status, "trace": trace,
+                        "ngspice_seconds": evaluator.meter.ngspice_seconds,
                         "sims_to_target": sims_to_target(trace, args.target_yield)}
         console.print(f"{method}: {result.iterations} iterations, {result.simulations} simulations, "
                       f"{result.wall_seconds:.0f} s; yield {est.value:.1%}")
@@ -207,7 +216,7 @@ def main() -> None:
         table.add_row(f"{label} ({unit})", *cells)
     cells = []
     for name, row in rows.items():
-        cells += [f"{PAPER[name]['yield']:.1%}",
+        cells += [_pct(PAPER[name]["yield"]),
                   f"{row['yield']:.1%} [{row['yield_low']:.1%}, {row['yield_high']:.1%}]"]
     table.add_row("yield", *cells)
     for key in ("iterations", "simulations"):
@@ -223,6 +232,10 @@ def main() -> None:
     for row in rows.values():
         cells += ["n/a", f"{row['wall_seconds']:.0f} s"]
     table.add_row("wall time", *cells)
+    cells = []
+    for name, row in rows.items():
+        cells += ["n/a", "" if name == "minimax" else f"{row['ngspice_seconds']:.0f} s"]
+    table.add_row("ngspice CPU seconds", *cells)
     console.print(table)
     console.print("paper simulations: harmonic-balance evaluations of the nominal circuit per gradient "
                   "(IGAT 184, FAST 19 + 29); ours: ngspice transient samples (outcomes x points).")
@@ -232,13 +245,13 @@ def main() -> None:
     console.print("histograms: " + ", ".join(str(p) for p in figures))
 
     payload = {"spec": spec.name, "outcomes": args.outcomes, "yield_start": start_yield.value,
-               "yield_igat": rows.get("igat", {}).get("yield"), "yield_past": rows.get("past", {}).get("yield"),
-               "sims_igat": rows.get("igat", {}).get("simulations"),
-               "sims_past": rows.get("past", {}).get("simulations"),
-               "target_yield": args.target_yield,
-               "sims_to_target_igat": rows.get("igat", {}).get("sims_to_target"),
-               "sims_to_target_past": rows.get("past", {}).get("sims_to_target"),
-               "total_wall_seconds": time.perf_counter() - t0, **rows}
+               "target_yield": args.target_yield}
+    for method in ("igat", "past", "fast"):
+        for key, field in (("yield", "yield"), ("sims", "simulations"), ("sims_to_target", "sims_to_target"),
+                           ("ngspice_seconds", "ngspice_seconds")):
+            payload[f"{key}_{method}"] = rows.get(method, {}).get(field)
+    payload.update({
+        "total_wall_seconds": time.perf_counter() - t0, **rows})
     if args.json:
         args.json.write_text(json.dumps(payload, indent=2, default=float) + "\n")
     if args.markdown:
@@ -247,13 +260,14 @@ def main() -> None:
                  f"({payload['total_wall_seconds'] / 60:.1f} min on this machine). docs/doubler.md explains it.",
                  "",
                  f"| | paper yield | ours ({args.outcomes} outcomes, 95 % interval) | our iterations | "
-                 f"our simulations | ours to {args.target_yield:.0%} | wall |",
-                 "|---|---|---|---|---|---|---|"]
+                 f"our simulations | ours to {args.target_yield:.0%} | wall | ngspice CPU |",
+                 "|---|---|---|---|---|---|---|---|"]
         for name, row in rows.items():
             to_target = "" if name == "minimax" else _fmt(row.get("sims_to_target"))
-            lines.append(f"| {name} | {PAPER[name]['yield']:.1%} | {row['yield']:.1%} "
+            lines.append(f"| {name} | {_pct(PAPER[name]['yield'])} | {row['yield']:.1%} "
                          f"[{row['yield_low']:.1%}, {row['yield_high']:.1%}] | {row['iterations']} | "
-                         f"{row['simulations']} | {to_target} | {row['wall_seconds']:.0f} s |")
+                         f"{row['simulations']} | {to_target} | {row['wall_seconds']:.0f} s | "
+                         + ("" if name == "minimax" else f"{row['ngspice_seconds']:.0f} s") + " |")
         lines.append("")
         lines.append("| design variable | " + " | ".join(rows) + " |")
         lines.append("|---|" + "---|" * len(rows))

@@ -165,9 +165,13 @@ STEPS = StepRegistry("run step", {
     "propose:candidates": "optiyield.propose.step:METHOD",
     "nominal:minimax": "optiyield.optim.minimax:METHOD",
     "yield:l1": "optiyield.optim.yield_l1:METHOD",
+    "yield:auto": "optiyield.optim.yield_auto:METHOD",
     "staged:bfgs": "optiyield.optim.staged:METHOD",
     "baseline:random": "optiyield.optim.baselines:RANDOM",
     "baseline:nelder-mead": "optiyield.optim.baselines:NELDER_MEAD",
+    "baseline:cma-es": "optiyield.optim.blackbox:CMA",
+    "baseline:optuna-tpe": "optiyield.optim.blackbox:TPE",
+    "baseline:optuna-gp": "optiyield.optim.blackbox:GP",
     "verify:mc": "optiyield.optim.verify:METHOD",
     "centering:wcd": "optiyield.reliability.centering:METHOD",
 })

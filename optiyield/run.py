@@ -5,7 +5,8 @@ of :data:`optiyield.registry.STEPS` (docs/optimization.md lists them; docs/archi
 one): ``propose`` (a trained model or a sizer proposes the start), ``nominal: minimax``, ``yield: l1``,
 ``staged: bfgs``, ``baseline: random | nelder-mead``, ``verify`` (Monte Carlo with a fresh sample). Every
 yield step optimizes over the same fixed outcome set (common random numbers). Without ``run.steps`` the
-default is minimax → yield (IGAT) → verify with 2,000 samples.
+default is minimax → yield auto (ℓ1/IGAT on a growing outcome set, then a pass-count polish) → verify with
+2,000 samples.
 
 Every simulated sample goes to ``OUT/store.sqlite`` as soon as its batch finishes. Because the steps are
 deterministic, ``--resume`` replays them, the store answers every simulation that already ran, and the

@@ -153,8 +153,9 @@ class SpecBound(_Frozen):
         return self
 
 
-#: The steps of a spec without ``run.steps``.
-DEFAULT_STEPS: tuple[dict[str, Any], ...] = ({"nominal": "minimax"}, {"yield": "l1"}, {"verify": {"samples": 2000}})
+#: The steps of a spec without ``run.steps``: minimax, then ``yield: auto`` (ℓ1/IGAT on a growing outcome set and
+#: a pass-count polish; chosen by benchmarks/yield_opt.py, docs/optimization.md), then verification.
+DEFAULT_STEPS: tuple[dict[str, Any], ...] = ({"nominal": "minimax"}, {"yield": "auto"}, {"verify": {"samples": 2000}})
 
 
 def _step_error(loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
@@ -305,7 +306,7 @@ class RunSettings(_Frozen):
     def _not_empty(cls, value: Any) -> Any:
         if isinstance(value, list | tuple) and not value:
             raise ValueError("empty: list at least one step, or leave `steps` out for the default (minimax, "
-                             "then yield l1, then verify with 2,000 samples)")
+                             "then yield auto, then verify with 2,000 samples)")
         return value
 
 

@@ -71,7 +71,7 @@ def test_twenty_outcome_yield_through_ngspice(spec) -> None:
 
 def test_bandler_experiment_twenty_outcome_smoke(tmp_path) -> None:
     """The reproduction script end to end on 20 outcomes through ngspice: minimax, then one-sided l1 with
-    IGAT and with PAST on the same outcomes; the JSON keys of the issue, histograms and the markdown table.
+    IGAT, PAST and FAST on the same outcomes; the JSON keys of the issue, histograms and the markdown table.
     Each method returns the best phase's design on the common outcomes, so neither loses yield."""
     import json
     import subprocess
@@ -87,12 +87,14 @@ def test_bandler_experiment_twenty_outcome_smoke(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(out.read_text())
     assert data["outcomes"] == 20
-    for key in ("yield_start", "yield_igat", "yield_past"):
+    for key in ("yield_start", "yield_igat", "yield_past", "yield_fast"):
         assert 0.0 <= data[key] <= 1.0
         assert data[key] * 20 == pytest.approx(round(data[key] * 20))  # a count of the 20 outcomes
-    assert data["yield_igat"] >= data["yield_start"] and data["yield_past"] >= data["yield_start"]
+    assert min(data["yield_igat"], data["yield_past"], data["yield_fast"]) >= data["yield_start"]
+    # FAST's Jacobian: forward differences on min(N, 2 (d + 1)) = 20 anchors here (d = 34), so n * 20 per gradient
+    assert data["sims_fast"] >= 6 * 20 + 20 and data["ngspice_seconds_fast"] > 0
     # PAST's accepted iterations cost (n + 1) * N = 140 samples, IGAT's 20: PAST's start Jacobian alone is 140
     assert data["sims_igat"] >= 140 and data["sims_past"] >= 140
     assert (tmp_path / "fig" / "doubler_conv_gain_hist.png").stat().st_size > 0
     assert (tmp_path / "fig" / "doubler_purity_hist.png").stat().st_size > 0
-    assert "| igat |" in (tmp_path / "summary.md").read_text()
+    assert "| igat |" in (tmp_path / "summary.md").read_text() and "| fast |" in (tmp_path / "summary.md").read_text()

@@ -28,6 +28,7 @@ SMOKE_TESTS = {
     "experiments/aicircuit_agreement.py": "tests/test_scripts.py::test_aicircuit_agreement_smoke",
     "experiments/bandler_doubler.py": "tests/test_doubler.py::test_bandler_experiment_twenty_outcome_smoke",
     "experiments/corner_minimax.py": "tests/test_corners.py::test_corner_minimax_experiment_smoke",
+    "experiments/fast_gradients.py": "tests/test_scripts.py::test_fast_gradients_smoke",
     "experiments/gradient_cost.py": "tests/test_scripts.py::test_gradient_cost_smoke",
     "experiments/high_sigma.py": "tests/test_reliability_circuit.py::test_high_sigma_experiment_smoke",
     "experiments/high_sigma_reference.py": "tests/test_reliability_circuit.py::test_high_sigma_reference_smoke",
@@ -47,6 +48,7 @@ SMOKE_TESTS = {
     "benchmarks/peer_spicelib.py": "tests/test_scripts.py::test_peer_spicelib_smoke",
     "benchmarks/sky130_load.py": "tests/test_sky130.py::test_load_benchmark_smoke",
     "benchmarks/transient_cost.py": "tests/test_scripts.py::test_transient_cost_smoke",
+    "benchmarks/yield_opt.py": "tests/test_scripts.py::test_yield_opt_smoke",
 }
 #: Modules the scripts import, not scripts: exempt by name (and they must have no ``__main__`` block).
 HELPERS = {"experiments/warmstart_common.py"}
@@ -118,6 +120,72 @@ def test_aicircuit_agreement_smoke(tmp_path):
 
 
 @pytest.mark.ngspice
+def test_yield_opt_smoke(tmp_path):
+    """The yield-optimization benchmark in its --quick form (CSVA, 40 outcomes, budgets 200/600, one seed):
+    every method has both budgets with yields that are fractions of the verification sample, simulations
+    within the budget, a yield that never drops with a larger budget on the optimization outcomes, and the
+    curves' PNG."""
+    pytest.importorskip("cma", reason="the opt extra (pip install -e '.[opt]') runs the library baselines")
+    pytest.importorskip("optuna", reason="the opt extra (pip install -e '.[opt]') runs the library baselines")
+    out = tmp_path / "bench.json"
+    text = run_script("benchmarks/yield_opt.py", "--quick", "--json", out, cwd=tmp_path, timeout=600)
+    assert "median verified yield" in text and "default" in text
+    data = read_json(out)
+    assert set(data) == {"csva"}
+    methods = data["csva"]["methods"]
+    expected = {"default", "l1-igat", "l1-past", "nelder-mead", "random", "cma-es", "optuna-tpe", "optuna-gp"}
+    assert expected <= set(methods)
+    for method, by_budget in methods.items():
+        assert set(by_budget) == {"200", "600"}, method
+        for budget, cell in by_budget.items():
+            assert 0 <= cell["iqr"][0] <= cell["median_verified_yield"] <= cell["iqr"][1] <= 1
+            assert cell["median_verified_yield"] * 400 == pytest.approx(round(cell["median_verified_yield"] * 400))
+            assert 0 <= cell["median_sims"] <= int(budget)
+        small, large = by_budget["200"]["median_opt_yield"], by_budget["600"]["median_opt_yield"]
+        if small is not None and large is not None:
+            assert large >= small, method
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
+
+
+def test_yield_opt_warm_start_smoke(tmp_path):
+    """--warm-start with a lookup model trained on a 64-point CSVA sweep: the method default+ml runs beside the
+    default and the JSON has the simulations each needs to 95 % of the reference yield (a count or None per
+    seed) and their ratio."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    data, model = tmp_path / "csva.parquet", tmp_path / "csva_lookup.oym"
+    for args in (["sweep", ROOT / "specs" / "csva.yaml", "-n", 64, "--out", data],
+                 ["train", ROOT / "specs" / "csva.yaml", "--data", data, "--model", "lookup", "--out", model]):
+        done = subprocess.run([sys.executable, "-m", "optiyield", *map(str, args)], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = tmp_path / "warm.json"
+    text = run_script("benchmarks/yield_opt.py", "--quick", "--methods", "default", "--warm-start", model,
+                      "--json", out, cwd=tmp_path, timeout=600)
+    assert "simulations to 95 %" in text
+    csva = read_json(out)["csva"]
+    assert set(csva["methods"]) == {"default", "default+ml"}
+    warm = csva["warm_start"]
+    assert 0 < warm["level"] <= 1
+    for method in ("default", "default+ml"):
+        assert all(r is None or 0 < r <= 600 for r in warm[method]["per_seed"])
+
+
+def test_fast_gradients_smoke(tmp_path):
+    """FAST against central differences and PAST on 30 CSVA outcomes: FAST simulates n·m anchor rows (m = 2 × (5
+    deviate dimensions + 1) = 12), far fewer than PAST's n·N, and its errors are finite fractions."""
+    out = tmp_path / "fast.json"
+    text = run_script("experiments/fast_gradients.py", "--problems", "csva", "--outcomes", 30, "--json", out,
+                      cwd=tmp_path)
+    assert "FAST / PAST ngspice seconds" in text
+    row = read_json(out)["csva"]
+    assert row["past"]["simulations"] == 4 * 30 and row["fast"]["simulations"] == 4 * 12
+    assert row["central"]["simulations"] == 2 * 4 * 30
+    for label in ("past", "fast"):
+        assert set(row[label]["rel_error"]) == {"gain_db", "bw", "power"}
+        assert 0 <= row[label]["max_rel_error"] < 1
+    assert 0 < row["fast_over_past_ngspice"] < 1
+
+
 def test_gradient_cost_smoke(tmp_path):
     """Every method on 5 outcomes, one iteration: yields are counts of the 5 outcomes inside their
     intervals; the baselines get the gradient methods' simulation budgets."""

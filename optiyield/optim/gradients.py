@@ -239,11 +239,15 @@ class IGAT(_Base):
 
 
 def make_provider(method: str, evaluator: Evaluator, outcomes: OutcomeSet | None, refresh: int = 5) -> _Base:
-    """A provider by name: ``past``, ``igat`` or ``central``."""
+    """A provider by name: ``past``, ``igat``, ``central`` or ``fast`` (optim/fast.py)."""
     if method == "past":
         return PAST(evaluator, outcomes)
     if method == "central":
         return Central(evaluator, outcomes)
     if method == "igat":
         return IGAT(evaluator, outcomes, refresh=refresh)
-    raise ValueError(f"unknown gradient method {method!r} (expected past, igat or central)")
+    if method == "fast":
+        from optiyield.optim.fast import FAST
+
+        return FAST(evaluator, outcomes)
+    raise ValueError(f"unknown gradient method {method!r} (expected past, igat, central or fast)")

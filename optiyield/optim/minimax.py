@@ -94,7 +94,7 @@ class MinimaxOptions(StepOptions):
     ``refresh`` period (0: only at the start), ``stall_restart`` (IGAT: one fresh PAST Jacobian before a
     stall counts), ``until`` (converged, or feasible: stop at the first design meeting every spec)."""
 
-    gradient: Literal["igat", "past", "central"] = "igat"
+    gradient: Literal["igat", "past", "central", "fast"] = "igat"
     max_iter: int = Field(30, ge=1)
     trust_region: float = Field(0.1, gt=0, le=1)
     refresh: int = Field(5, ge=0)
