@@ -27,12 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
 
 from optiyield.reliability.circuit import CircuitLimitState
 from optiyield.reliability.explore import unexplained_starts
 from optiyield.reliability.limit_state import LimitState
-from optiyield.reliability.wcd import WorstCase, WorstCaseResult, design_points_from, worst_case_distances
+from optiyield.reliability.wcd import (
+    LinearizedBound,
+    WorstCase,
+    WorstCaseResult,
+    design_points_from,
+    worst_case_distances,
+)
 from optiyield.stats.variation import StatisticalModel
 
 __all__ = ["Corner", "SearchResult", "alter_text", "column_names", "control_text", "corners", "param_text",
@@ -134,7 +139,7 @@ def slug(label: str) -> str:
 
 
 @dataclass(frozen=True)
-class Corner:
+class Corner(LinearizedBound):
     """The statistical corner of one spec bound.
 
     ``label`` (``gain_db ≥ 7``), ``measure``, ``bound`` (``min``/``max``) and ``limit`` (SI); ``beta`` the
@@ -156,16 +161,6 @@ class Corner:
     nominal: dict[str, float]
     measure_value: float
     design: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def yield_linear(self) -> float:
-        """Linearized yield of the bound, Φ(β)."""
-        return float(ndtr(self.beta))
-
-    @property
-    def failure_linear(self) -> float:
-        """Linearized failure probability of the bound, Φ(−β)."""
-        return float(ndtr(-self.beta))
 
     @property
     def name(self) -> str:

@@ -33,8 +33,24 @@ __all__ = ["WorstCase", "WorstCaseResult", "worst_case_distances"]
 STEPS = (1.0, 0.5, 0.25, 0.1)
 
 
+class LinearizedBound:
+    """Φ(β) and Φ(−β) of a bound with a signed worst-case distance ``beta`` (a mixin for the result types)."""
+
+    beta: float
+
+    @property
+    def yield_linear(self) -> float:
+        """Linearized yield of the bound, Φ(β)."""
+        return float(ndtr(self.beta))
+
+    @property
+    def failure_linear(self) -> float:
+        """Linearized failure probability of the bound, Φ(−β)."""
+        return float(ndtr(-self.beta))
+
+
 @dataclass(frozen=True)
-class WorstCase:
+class WorstCase(LinearizedBound):
     """The worst-case point of one bound.
 
     ``beta`` is the signed worst-case distance (+ when the nominal passes; ±∞ when the boundary was not
@@ -54,16 +70,6 @@ class WorstCase:
     iterations: int
     status: str
     gradient_norm: float = float("nan")
-
-    @property
-    def yield_linear(self) -> float:
-        """Linearized yield of the bound, Φ(β)."""
-        return float(ndtr(self.beta))
-
-    @property
-    def failure_linear(self) -> float:
-        """Linearized failure probability of the bound, Φ(−β)."""
-        return float(ndtr(-self.beta))
 
     @property
     def converged(self) -> bool:
