@@ -34,6 +34,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+#: ``--out`` of the commands that write into a run folder.
+OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")]
+#: ``--at`` of the commands that evaluate one design point.
+AtOption = Annotated[str, typer.Option("--at", help="Design point: start (the spec's start values) or final "
+                                       "(design_final of OUT/run_summary.json).")]
 errors = Console(stderr=True)
 
 
@@ -164,8 +170,7 @@ def yield_command(
                                         "sampling), subset, ce or nais (OpenTURNS).")] = "mc",
     budget: Annotated[int, typer.Option("--budget", min=100, max=MAX_SAMPLES,
                                         help="Simulations allowed to a high-sigma method.")] = 1000,
-    at: Annotated[str, typer.Option("--at", help="Design point: start, or final (design_final of "
-                                    "OUT/run_summary.json).")] = "start",
+    at: AtOption = "start",
     samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=MAX_SAMPLES,
                                                 help="Monte Carlo samples (default: run.samples).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: run.seed).")] = None,
@@ -175,7 +180,7 @@ def yield_command(
         "--samples is then the maximum.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
                                                 help="Parallel ngspice processes (default: one per core).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    out: OutOption = None,
     cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
 ) -> None:
     """Monte Carlo yield of a spec at its start point, or a high-sigma failure probability (--method).
@@ -266,9 +271,8 @@ def _high_sigma(problem: Problem, method: str, budget: int, design: dict[str, fl
 @app.command("wcd")
 def wcd_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file.")],
-    at: Annotated[str, typer.Option("--at", help="Design point: start (the spec's start values) or final "
-                                    "(design_final of OUT/run_summary.json).")] = "start",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    at: AtOption = "start",
+    out: OutOption = None,
     explore: Annotated[int, typer.Option("--explore", min=0, help="Scaled-sigma points that look for failure "
                                          "regions the searches from the nominal cannot see (0: none).")] = 200,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the exploration (default: run.seed).")] = None,
@@ -340,7 +344,7 @@ def _parameter_of(spec, coordinate: str) -> str:  # noqa: ANN001 - Spec
 @app.command("run")
 def run_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file with run.steps.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    out: OutOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from OUT/store.sqlite; "
                                          "finished simulations are not repeated.")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete an existing store and start over.")] = False,
@@ -689,9 +693,8 @@ def propose_command(
 @app.command("sensitivity")
 def sensitivity_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
-    at: Annotated[str, typer.Option("--at", help="Design point: start (the spec's start values) or final "
-                                    "(design_final of OUT/run_summary.json).")] = "start",
+    out: OutOption = None,
+    at: AtOption = "start",
     top: Annotated[int, typer.Option("--top", min=1, help="Parameters shown per spec.")] = 5,
     cluster: Annotated[str | None, typer.Option("--cluster", help=CLUSTER_HELP)] = None,
 ) -> None:
@@ -739,9 +742,8 @@ def sensitivity_command(
 @app.command("corners")
 def corners_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file with `corners:`.")],
-    at: Annotated[str, typer.Option("--at", help="Design point: start (the spec's start values) or final "
-                                    "(design_final of OUT/run_summary.json).")] = "start",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
+    at: AtOption = "start",
+    out: OutOption = None,
     samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=MAX_SAMPLES,
                                                 help="Monte Carlo outcomes inside each corner marked monte_carlo "
                                                 "(default: none, each corner at its nominal point).")] = None,
@@ -917,9 +919,8 @@ def serve_command(
 @app.command("touchstone")
 def touchstone_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file of an RF testbench.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: out/<spec name>).")] = None,
-    at: Annotated[str, typer.Option("--at", help="Design point: start, or final (design_final of "
-                                    "OUT/run_summary.json).")] = "start",
+    out: OutOption = None,
+    at: AtOption = "start",
     sweep: Annotated[float | None, typer.Option("--sweep", help="The sweep value to export, for a testbench "
                                                 "with a sweep (e.g. a VGA's gain state).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="File name without suffix (default: the spec's "
