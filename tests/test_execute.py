@@ -142,6 +142,26 @@ def test_killed_worker_loses_no_sample(cluster):
     np.testing.assert_allclose(results.values["vd"], -values[:, 3], rtol=1e-9)
 
 
+def test_corner_jobs_run_on_the_cluster_with_the_local_numbers(cluster):
+    """A corner evaluation whose jobs carry the temperature (temperatures in one ngspice process per deck, their
+    extractor pickled to the workers) gives on local:2 exactly the local engine's numbers."""
+    from optiyield.optim.corners import CornerEvaluator
+    from optiyield.spec import spec_from_data
+    from optiyield.stats.variation import OutcomeSet
+
+    data = yaml.safe_load((ROOT / "specs" / "csva_corners.yaml").read_text())
+    data["corners"]["temperature_runs"] = "process"
+    spec = spec_from_data(data, ROOT / "specs", "<csva corners>")
+    outcomes = OutcomeSet.draw(spec.model, 12, "mc", 5)
+    x = np.array([DESIGN[n] for n in spec.file.design])
+    remote = CornerEvaluator(spec, cluster).responses(x, outcomes)
+    with Engine(workers=cluster.workers) as engine:
+        local = CornerEvaluator(spec, engine).responses(x, outcomes)
+    assert (remote.corner_status == OK).all()
+    for name, values in local.corner_values.items():
+        np.testing.assert_array_equal(remote.corner_values[name], values, err_msg=name)
+
+
 def test_close_shuts_the_local_cluster_down(cluster):
     """After close() no worker process of the LocalCluster is left (the nanny restarted the killed one)."""
     client = cluster.client
@@ -315,23 +335,3 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["yield", str(spec_file(tmp_path, "s", cluster="tcp://127.0.0.1:9")), "-n", "10"])
     assert result.exit_code == 3, result.output
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
-
-
-def test_corner_jobs_run_on_the_cluster_with_the_local_numbers(cluster):
-    """A corner evaluation whose jobs carry the temperature (temperatures in one ngspice process per deck, their
-    extractor pickled to the workers) gives on local:2 exactly the local engine's numbers."""
-    from optiyield.optim.corners import CornerEvaluator
-    from optiyield.spec import spec_from_data
-    from optiyield.stats.variation import OutcomeSet
-
-    data = yaml.safe_load((ROOT / "specs" / "csva_corners.yaml").read_text())
-    data["corners"]["temperature_runs"] = "process"
-    spec = spec_from_data(data, ROOT / "specs", "<csva corners>")
-    outcomes = OutcomeSet.draw(spec.model, 12, "mc", 5)
-    x = np.array([DESIGN[n] for n in spec.file.design])
-    remote = CornerEvaluator(spec, cluster).responses(x, outcomes)
-    with Engine(workers=cluster.workers) as engine:
-        local = CornerEvaluator(spec, engine).responses(x, outcomes)
-    assert (remote.corner_status == OK).all()
-    for name, values in local.corner_values.items():
-        np.testing.assert_array_equal(remote.corner_values[name], values, err_msg=name)
