@@ -392,23 +392,27 @@ def run_command(
             result = problem.run(folder, resume=resume, fresh=fresh, engine=engine,
                                  progress=lambda n: progress.advance(task, n), on_iteration=on_iteration,
                                  on_step=on_step, serve=serving, on_serve=_announce)
-    for note in result.notes:
-        errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    _print_run_summary(result.report)
-    console.print(f"results written to [bold]{folder}[/]", highlight=False)
-    if result.touchstone_path is not None:
-        console.print(f"S-parameters of the final design: [bold]{result.touchstone_path}[/]", highlight=False)
-    if result.report_path is not None:
-        console.print(f"report: [bold]{result.report_path}[/]", highlight=False)
-    else:
-        errors.print(f"[yellow]warning:[/] report not written: {result.report_error} (retry with: optiyield report "
-                     f"{folder})", highlight=False)
-    if result.dashboard is not None:
-        console.print(f"the dashboard at {result.dashboard.url} now shows the report; Ctrl-C to stop serving",
-                      highlight=False)
-        try:
+    try:  # a Ctrl-C while the summary prints must still stop the dashboard's server thread
+        for note in result.notes:
+            errors.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        _print_run_summary(result.report)
+        console.print(f"results written to [bold]{folder}[/]", highlight=False)
+        if result.touchstone_path is not None:
+            console.print(f"S-parameters of the final design: [bold]{result.touchstone_path}[/]", highlight=False)
+        if result.report_path is not None:
+            console.print(f"report: [bold]{result.report_path}[/]", highlight=False)
+        else:
+            errors.print(f"[yellow]warning:[/] report not written: {result.report_error} (retry with: optiyield report "
+                         f"{folder})", highlight=False)
+        if result.dashboard is not None:
+            console.print(f"the dashboard at {result.dashboard.url} now shows the report; Ctrl-C to stop serving",
+                          highlight=False)
             result.dashboard.thread.join()
-        except KeyboardInterrupt:
+    except KeyboardInterrupt:
+        if result.dashboard is None:
+            raise
+    finally:
+        if result.dashboard is not None:
             result.dashboard.stop()
 
 

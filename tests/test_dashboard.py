@@ -206,6 +206,9 @@ def test_optiyield_run_serve(tmp_path, browser):
         page, _ = _wait(browser, lambda p: p["status"] == "finished" and p["report"], timeout=180)
         assert "3. Histograms before and after optimization" in page["report"]
         assert server.poll() is None                      # still serving the report
+        deadline = time.monotonic() + 60  # the page can show the report before the command prints its summary
+        while "now shows the report" not in "".join(rest) and time.monotonic() < deadline:
+            time.sleep(0.2)
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=120) == 0
         drain.join(timeout=30)
