@@ -106,3 +106,11 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for command subprocesses that a test interrupts with SIGINT: a suite started in the
+    background of a non-interactive shell inherits SIGINT ignored, and Python then installs no Ctrl-C handler."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -163,14 +163,15 @@ def test_optiyield_serve_command(tmp_path, browser):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, default_sigint
 
     problem = oy.load(small_csva_spec(tmp_path)).with_run(samples=20, steps=[{"nominal": "minimax", "max_iter": 2},
                                                                              {"verify": {"samples": 50}}])
     problem.run(tmp_path / "out", fresh=True, workers=1)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     server = subprocess.Popen([sys.executable, "-m", "optiyield", "serve", str(tmp_path / "out"), "--port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                              preexec_fn=default_sigint)
     try:
         line = server.stdout.readline()
         assert "open http://127.0.0.1:" in line, line
@@ -190,12 +191,13 @@ def test_optiyield_run_serve(tmp_path, browser):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, default_sigint
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     server = subprocess.Popen([sys.executable, "-m", "optiyield", "run", str(small_csva_spec(tmp_path)), "--out",
                                str(tmp_path / "out"), "--serve", "--port", "0", "-j", "1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                              preexec_fn=default_sigint)
     try:
         line = server.stdout.readline()
         assert line.startswith("live dashboard: http://127.0.0.1:"), line

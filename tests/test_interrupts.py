@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import default_sigint
 
 from optiyield.sim.ngspice.runner import NgspiceRunner, remove_stale_folders
 
@@ -80,7 +81,7 @@ def _folders_of(pid: int) -> list[Path]:
 
 def _start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "optiyield", *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 def _wait_for(condition, seconds: float = 60.0) -> None:  # noqa: ANN001
