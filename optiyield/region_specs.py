@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from optiyield import safety
 from optiyield.measure.bindings import device_kind
 from optiyield.testbench import MeasureDef, Testbench, unknown_device
-from optiyield.units import UnitError, parse_eng
+from optiyield.units import eng_field
 
 #: Regions a device may be constrained to, by device kind (first letter of the instance name).
 REGIONS = {"m": ("saturation", "triode", "cutoff"), "q": ("active",)}
@@ -44,11 +44,6 @@ DEFAULT_MARGIN = 0.05  # V
 DEFAULT_SCALE = 0.1  # V
 
 
-def _eng(value: Any) -> Any:
-    try:
-        return None if value is None else parse_eng(value)
-    except UnitError as exc:
-        raise ValueError(str(exc)) from None
 
 
 class RegionRequest(BaseModel):
@@ -72,7 +67,7 @@ class RegionRequest(BaseModel):
     @field_validator("margin", "overdrive", "scale", mode="before")
     @classmethod
     def _units(cls, value: Any) -> Any:
-        return _eng(value)
+        return eng_field(value)
 
 
 def check_regions(value: dict[str, RegionRequest]) -> dict[str, RegionRequest]:

@@ -34,20 +34,10 @@ from optiyield.region_specs import RegionRequest, RegionSpec, check_regions, exp
 from optiyield.registry import STEPS, RegistryError, StepMethod, StepOptions
 from optiyield.stats.variation import Draw, StatisticalModel, VariationError
 from optiyield.testbench import Testbench, TestbenchFile, build_testbench, load_testbench
-from optiyield.units import UnitError, format_eng, parse_eng
+from optiyield.units import eng_field, format_eng
 from optiyield.yield_ import SpecLimit
 
-
-def _eng(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_eng(value)
-    except UnitError as exc:
-        raise ValueError(str(exc)) from None
-
-
-Eng = Annotated[float, BeforeValidator(_eng)]
+Eng = Annotated[float, BeforeValidator(eng_field)]
 
 
 class _Frozen(BaseModel):
@@ -79,7 +69,7 @@ def _spread(value: Any) -> Any:
     if value is None or isinstance(value, Spread | dict):
         return value
     relative = isinstance(value, str) and value.strip().endswith("%")
-    return {"value": _eng(value), "relative": relative}
+    return {"value": eng_field(value), "relative": relative}
 
 
 class VariationEntry(_Frozen):

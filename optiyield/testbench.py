@@ -52,7 +52,7 @@ from optiyield.sim.ngspice.runner import COMPAT_MODE
 from optiyield.sim.ngspice.warmstart import WarmStartError, check_drives
 from optiyield.sim.ngspice.warmstart import plan as warm_plan
 from optiyield.sim.protocol import Waveforms
-from optiyield.units import UnitError, parse_eng
+from optiyield.units import UnitError, eng_field, parse_eng
 
 #: Analyses that cannot be replicated as copies in one deck (one output or fixed port numbering).
 SINGLE_ONLY = {"noise", "sp", "pss", "sens", "tf", "pz", "disto"}
@@ -119,10 +119,7 @@ class MeasureDef(BaseModel):
     @field_validator("f", "z0", "zl", "t0", "r", "f0", "start", "stop", "at", mode="before")
     @classmethod
     def _eng(cls, value: Any) -> Any:
-        try:
-            return None if value is None else parse_eng(value)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from None
+        return eng_field(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> MeasureDef:
@@ -178,10 +175,7 @@ class WarmStartDef(BaseModel):
     @field_validator("f0", mode="before")
     @classmethod
     def _eng_f0(cls, value: Any) -> Any:
-        try:
-            return parse_eng(value)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from None
+        return eng_field(value)
 
 
 class LinearStartDef(BaseModel):
@@ -198,10 +192,7 @@ class LinearStartDef(BaseModel):
     @field_validator("f0", "max_swing", mode="before")
     @classmethod
     def _eng(cls, value: Any) -> Any:
-        try:
-            return None if value is None else parse_eng(value)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from None
+        return eng_field(value)
 
     @property
     def drives(self) -> tuple[str, ...]:
@@ -291,10 +282,7 @@ class TestbenchFile(BaseModel):
     @field_validator("timeout", mode="before")
     @classmethod
     def _eng_timeout(cls, value: Any) -> Any:
-        try:
-            return parse_eng(value)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from None
+        return eng_field(value)
 
     @field_validator("parasitics", mode="before")
     @classmethod

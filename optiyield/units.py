@@ -68,6 +68,14 @@ def parse_eng(value: str | float | int) -> float:
     return _finite(number * PREFIXES[match["prefix"] or ""], value)
 
 
+def eng_field(value: object) -> object:
+    """:func:`parse_eng` for a pydantic ``before`` validator: None passes through, a :class:`UnitError` becomes
+    the ``ValueError`` pydantic reports with the field's location."""
+    try:
+        return None if value is None else parse_eng(value)  # type: ignore[arg-type]
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+
 def _finite(number: float, given: object) -> float:
     """``number`` when it is finite; a value such as ``1e999`` overflows to infinity and is refused."""
     if not math.isfinite(number):
