@@ -83,16 +83,21 @@ def test_warm_rows_match_their_cold_runs_and_differences():
     assert abs(short.values["vout"][0] / cold.values["vout"][0] - 1) > 5e-3
 
 
+def _warm_tank_spec(tmp_path, samples: int, variation: list | None = None):  # noqa: ANN001, ANN202
+    """The warm_tank testbench as a spec with W free (10-30 um), optionally with variation."""
+    spec_doc = {"name": "warm_tank", "testbench": str(CIRCUITS / "warm_tank.yaml"),
+                "design": {"W": {"start": "20u", "min": "10u", "max": "30u"}},
+                **({"variation": variation} if variation else {}),
+                "specs": {"vout": {"min": 0.05}}, "run": {"samples": samples, "seed": 1}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec_doc))
+    return load_spec(tmp_path / "s.yaml")
+
+
 @pytest.mark.ngspice
 def test_past_jacobian_warm_starts_its_rows(tmp_path):
     """PAST through the evaluator: the base outcomes run cold (states cached), then base and perturbed rows
     run warm from them; the Jacobian's W column matches the all-cold one within 3 %."""
-    spec_doc = {"name": "warm_tank", "testbench": str(CIRCUITS / "warm_tank.yaml"),
-                "design": {"W": {"start": "20u", "min": "10u", "max": "30u"}},
-                "variation": [{"param": "Lt", "dist": "normal", "sigma": "2%"}],
-                "specs": {"vout": {"min": 0.05}}, "run": {"samples": 3, "seed": 1}}
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec_doc))
-    spec = load_spec(tmp_path / "s.yaml")
+    spec = _warm_tank_spec(tmp_path, samples=3, variation=[{"param": "Lt", "dist": "normal", "sigma": "2%"}])
     outcomes = OutcomeSet.draw(spec.model, 3, "mc", seed=2)
     jacobians = {}
     for label in ("warm", "cold"):
@@ -109,11 +114,7 @@ def test_past_jacobian_warm_starts_its_rows(tmp_path):
 @pytest.mark.ngspice
 def test_past_without_a_settled_base_runs_cold(tmp_path):
     """A base served from the store has no cached state: its perturbations run cold, and the base is not re-run."""
-    spec_doc = {"name": "warm_tank", "testbench": str(CIRCUITS / "warm_tank.yaml"),
-                "design": {"W": {"start": "20u", "min": "10u", "max": "30u"}},
-                "specs": {"vout": {"min": 0.05}}, "run": {"samples": 1, "seed": 1}}
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec_doc))
-    spec = load_spec(tmp_path / "s.yaml")
+    spec = _warm_tank_spec(tmp_path, samples=1)
     with Engine(workers=1) as engine:
         evaluator = Evaluator(spec, engine)
         provider = PAST(evaluator, None)
@@ -132,11 +133,7 @@ def test_warm_responses_bypass_the_store(tmp_path):
     written to it: the store keeps the cold results only, and a warm request re-simulates."""
     from optiyield.store import Store
 
-    spec_doc = {"name": "warm_tank", "testbench": str(CIRCUITS / "warm_tank.yaml"),
-                "design": {"W": {"start": "20u", "min": "10u", "max": "30u"}},
-                "specs": {"vout": {"min": 0.05}}, "run": {"samples": 1, "seed": 1}}
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec_doc))
-    spec = load_spec(tmp_path / "s.yaml")
+    spec = _warm_tank_spec(tmp_path, samples=1)
     with Engine(workers=1) as engine:
         evaluator = Evaluator(spec, engine)
         store = Store(tmp_path / "store.sqlite", evaluator.job.fingerprint, spec.parameters, evaluator.job.measures)
