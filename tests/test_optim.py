@@ -232,3 +232,38 @@ def test_igat_stall_restart_recomputes_the_jacobian_once_per_accepted_point():
             assert len(events) >= 1 and provider.restarts == len(events)
             assert evaluator.meter.simulations - before >= 2 * outcomes.n  # the n·N PAST columns
             assert model.value(outcome.responses) < model.value(responses)  # the fresh Jacobian made progress
+
+
+def test_trust_region_is_scaled_to_the_ranges_of_physical_units():
+    """Variables in farads (range 4 fF) gave the LP gradients of 1e15 and bounds of 1e-16, which HiGHS and
+    Clarabel both failed on (the TSVA's compensation capacitor); the subproblem is solved in fractions of each
+    range, so the circle problem in femto units reaches the same minimax point."""
+    unit = 1e-15
+    plain = circle_problem()
+
+    def f(x: np.ndarray) -> dict[str, np.ndarray]:
+        return plain.f(x / unit)
+
+    evaluator = AnalyticEvaluator(f, {f"r{k}": SpecBound(max=0) for k in range(3)}, [-2 * unit, -2 * unit],
+                                  [2 * unit, 2 * unit], [0.9 * unit, 0.7 * unit])
+    result = minimax(evaluator, max_iter=60, radius=0.2)
+    np.testing.assert_allclose(result.x / unit, [0.5, 0.375], atol=1e-3)
+    assert result.objective == pytest.approx(0.390625, abs=1e-4)
+
+
+def test_an_unsolvable_subproblem_ends_the_run_at_its_current_point():
+    """A subproblem the LP solvers cannot solve stops the trust region with a status, not an exception: the
+    run keeps what it has."""
+    evaluator = circle_problem()
+
+    class Unsolvable:
+        def value(self, responses: np.ndarray) -> float:
+            return float(responses.max())
+
+        def solve(self, *_: object) -> tuple[np.ndarray, float]:
+            raise RuntimeError("LP subproblem not solved (status None)")
+
+    outcome = run_trust_region(evaluator, PAST(evaluator, None), Unsolvable(), evaluator.x0, max_iter=5, radius=0.1)
+    assert outcome.status == "stopped: LP subproblem not solved (status None)"
+    np.testing.assert_allclose(outcome.x, evaluator.x0)
+    assert outcome.iterations == 0

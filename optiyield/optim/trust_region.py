@@ -36,7 +36,9 @@ class TrustRegionModel(Protocol):
     def solve(self, responses: np.ndarray, jacobian: np.ndarray, x: np.ndarray, lower: np.ndarray,
               upper: np.ndarray) -> tuple[np.ndarray, float]:
         """Step d within [lower, upper] (already intersected with the trust region) and the predicted
-        objective of the linearised model at x + d."""
+        objective of the linearised model at x + d. The trust region calls it in range-scaled variables (x, d
+        and the bounds as fractions of each variable's range, the Jacobian per range), so the LP is well scaled
+        whatever the units; a RuntimeError (the LP not solved) ends the run at its current point."""
         ...
 
 
@@ -135,6 +137,7 @@ def run_trust_region(
     gets a fresh finite-difference Jacobian at the current point and the starting radius back, once per
     accepted point; only a second stall without an accepted step ends the run."""
     span = evaluator.upper - evaluator.lower
+    scale = np.where(span > 0, span, 1.0)  # the subproblem's variables are fractions of each range
     x = evaluator.clip(np.asarray(x0, dtype=float))
     responses, jacobian = start if start is not None else provider.start(x)
     value = model.value(responses)
@@ -172,7 +175,14 @@ def run_trust_region(
     for iteration in range(1, max_iter + 1):
         lower = np.maximum(evaluator.lower - x, -radius * span)
         upper = np.minimum(evaluator.upper - x, radius * span)
-        step, predicted = model.solve(responses, jacobian, x, lower, upper)
+        try:  # in range-scaled variables: physical units (a 2.5 fF capacitor, a 75 nm length) leave the LP's
+            # gradients at 1e15 and its bounds at 1e-15, which HiGHS and Clarabel both fail on
+            scaled, predicted = model.solve(responses, jacobian * scale, x / scale, lower / scale, upper / scale)
+        except RuntimeError as error:
+            status = f"stopped: {error}"
+            iteration -= 1
+            break
+        step = scaled * scale
         decrease = value - predicted
         if decrease <= rtol * max(1.0, abs(value)):
             if restart_after_stall("no predicted decrease"):
