@@ -69,11 +69,12 @@ def stage_gradient(gradient: str, n: int) -> str:
     Why by n: IGAT's PAST start and refreshes cost (n + 1)·N and n·N simulations, FAST's Jacobian n·m on m
     anchor outcomes (m = 2(d + 1), d deviate dimensions). With few variables the PAST Jacobian is cheap and
     exact and IGAT's Broyden updates are soon accurate: on the CSVA (n = 4) the IGAT plan beat ℓ1/FAST at every
-    budget. With many variables each PAST Jacobian is costly: on OPAMP2 (n = 13; 3 seeds, 200 outcomes) the IGAT
-    plan reached 83.1 / 86.7 / 95.6 % verified at 1k / 3k / 10k simulations, the FAST plan 88.7 / 93.5 / 95.7 %
-    (docs/optimization.md, "When to pick what"). Only n = 4 and 13 were measured; the threshold of 8 keeps IGAT on
-    every problem of ≤ 7 variables (TSVA, LNA, the transient doubler and PA, whose FAST Jacobians are 27–78 %
-    off), so their behaviour is unchanged; where between 8 and 13 the FAST plan starts to pay is not measured.
+    budget. With many variables each PAST Jacobian is costly: on OPAMP2 (n = 13; 3 seeds, 200 outcomes, 1,000
+    verification samples) the IGAT plan reached 80.9 / 87.0 / 91.2 % verified at 1k / 3k / 10k simulations, the
+    FAST plan 86.5 / 91.6 / 97.0 %, ℓ1/FAST 70.4 / 95.0 / 96.6 % (docs/optimization.md, "When to pick
+    what"). Only n = 4 and 13 were measured; the threshold of 8 keeps IGAT on every problem of ≤ 7 variables
+    (TSVA, LNA, the transient doubler and PA, whose FAST Jacobians are 27–78 % off), so their behaviour is
+    unchanged; where between 8 and 13 the FAST plan starts to pay is not measured.
     """
     if gradient == "auto":
         return "fast" if n >= FAST_FROM else "igat"
@@ -87,10 +88,12 @@ def stage_plan(total: int, start: int, growth: float, gradient: str) -> list[tup
     IGAT whose start and refreshes are FAST Jacobians (``igat-fast``: its steps cost one simulation per outcome),
     then the whole set with a FAST Jacobian at every accepted point. No middle prefixes: a FAST Jacobian costs
     n·m whatever the stage's size, so they saved little and delayed the whole set. Measured on OPAMP2 (3 seeds,
-    verified at 1k / 3k / 10k): FAST in every prefix 75.7 / 87.6 / 89.6 % (the prefixes never finished within
-    10k), capped at 3 iterations 75.7 / 91.2 / 97.2 %; IGAT prefixes capped at 3 then FAST 83.1 / 92.3 / 95.5 %;
-    igat-fast in every stage 88.7 / 93.5 / 95.0 %; this plan 88.7 / 93.5 / 95.7 %; the same with the first prefix
-    capped at 10 iterations 88.7 / 91.8 / 96.3 %.
+    verified at 1k / 3k / 10k; with the trust region's LP still in SI units, before it was range-scaled, which
+    moved OPAMP2 medians by up to 4.4 points, benchmarks/results/yield_opt_opamp2*.md): FAST in every prefix
+    75.7 / 87.6 / 89.6 % (the prefixes never finished within 10k), capped at 3 iterations 75.7 / 91.2 / 97.2 %;
+    IGAT prefixes capped at 3 then FAST 83.1 / 92.3 / 95.5 %; igat-fast in every stage 88.7 / 93.5 / 95.0 %; this
+    plan 88.7 / 93.5 / 95.7 % (ℓ1/FAST: 69.5 / 93.5 / 96.6 %); the same with the first prefix capped at 10
+    iterations 88.7 / 91.8 / 96.3 %. None was within 0.5 points of ℓ1/FAST at every budget.
     """
     sizes = stage_sizes(total, start, growth)
     if gradient == "igat":
