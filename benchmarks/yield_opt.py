@@ -14,10 +14,12 @@ so this equals running it with budget B and taking the best design it saw.
                                    [--json FILE] [--plot FILE] [--quick] [--best-known]
 
 Methods: ``default`` (``optiyield run``'s default steps, spec.DEFAULT_STEPS without the verification),
-``l1-igat`` (minimax → ℓ1 IGAT), ``l1-past`` (minimax → ℓ1 PAST), ``l1-fast`` (minimax → ℓ1 with FAST-style
-Jacobians, optim/fast.py), ``nelder-mead``, ``random``, ``cma-es``,
-``optuna-tpe`` and ``optuna-gp``. The default is minimax → ``{yield: auto}`` (ℓ1/IGAT on a growing outcome
-set, then a pass-count polish); ``l1-igat`` is the default before issue 16. Seeds: seed s draws the optimization
+``auto-igat`` and ``auto-fast`` (minimax → ``{yield: auto}`` with ``gradient: igat`` or ``fast``: the default's
+two plans whatever the problem size), ``l1-igat`` (minimax → ℓ1 IGAT), ``l1-past`` (minimax → ℓ1 PAST),
+``l1-fast`` (minimax → ℓ1 with FAST-style Jacobians, optim/fast.py), ``nelder-mead``, ``random``, ``cma-es``,
+``optuna-tpe`` and ``optuna-gp``. The default is minimax → ``{yield: auto}`` (ℓ1 on a growing outcome set, IGAT
+below 8 design variables and FAST from 8 on, then a pass-count polish); ``l1-igat`` is the default before issue
+16. Seeds: seed s draws the optimization
 outcomes with seed 1000 + s (the spec's sampler) and the verification sample with seed 900000 + s (plain MC).
 
 ``--best-known`` runs every method once (seed 0) with 10× the largest budget and writes the best verified
@@ -82,6 +84,8 @@ QUICK = ProblemSetup("specs/csva.yaml", 40, (200, 600), 400)
 #: Method name → its run steps; {budget} and {seed} are filled in per run.
 METHODS: dict[str, list[dict[str, Any]]] = {
     "default": [dict(s) for s in DEFAULT_STEPS if "verify" not in s],
+    "auto-igat": [{"nominal": "minimax"}, {"yield": "auto", "gradient": "igat"}],
+    "auto-fast": [{"nominal": "minimax"}, {"yield": "auto", "gradient": "fast"}],
     "l1-igat": [{"nominal": "minimax"}, {"yield": "l1", "gradient": "igat"}],
     "l1-past": [{"nominal": "minimax"}, {"yield": "l1", "gradient": "past"}],
     "l1-fast": [{"nominal": "minimax"}, {"yield": "l1", "gradient": "fast"}],

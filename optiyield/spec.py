@@ -143,8 +143,9 @@ class SpecBound(_Frozen):
         return self
 
 
-#: The steps of a spec without ``run.steps``: minimax, then ``yield: auto`` (ℓ1/IGAT on a growing outcome set and
-#: a pass-count polish; chosen by benchmarks/yield_opt.py, docs/optimization.md), then verification.
+#: The steps of a spec without ``run.steps``: minimax, then ``yield: auto`` (ℓ1 on a growing outcome set, IGAT
+#: Jacobians below 8 design variables and FAST ones from 8 on, and a pass-count polish; chosen by
+#: benchmarks/yield_opt.py, docs/optimization.md), then verification.
 DEFAULT_STEPS: tuple[dict[str, Any], ...] = ({"nominal": "minimax"}, {"yield": "auto"}, {"verify": {"samples": 2000}})
 
 

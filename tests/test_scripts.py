@@ -133,7 +133,8 @@ def test_yield_opt_smoke(tmp_path):
     data = read_json(out)
     assert set(data) == {"csva"}
     methods = data["csva"]["methods"]
-    expected = {"default", "l1-igat", "l1-past", "nelder-mead", "random", "cma-es", "optuna-tpe", "optuna-gp"}
+    expected = {"default", "auto-igat", "auto-fast", "l1-igat", "l1-past", "nelder-mead", "random", "cma-es",
+                "optuna-tpe", "optuna-gp"}
     assert expected <= set(methods)
     for method, by_budget in methods.items():
         assert set(by_budget) == {"200", "600"}, method

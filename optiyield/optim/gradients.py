@@ -238,16 +238,39 @@ class IGAT(_Base):
         self.update(probe, r)
 
 
+class FastIGAT(IGAT):
+    """IGAT whose start, refreshes and restarts are FAST Jacobians (optim/fast.py: n·m simulations on m anchor
+    outcomes) instead of PAST's n·N: Broyden updates between them as in :class:`IGAT`."""
+
+    name = "igat-fast"
+
+    def __init__(self, evaluator: Evaluator, outcomes: OutcomeSet | None, rel_step: float = 2e-3,
+                 refresh: int = 5, dependence: float = 0.2) -> None:
+        from optiyield.optim.fast import FAST
+
+        super().__init__(evaluator, outcomes, rel_step, refresh, dependence)
+        self.fast = FAST(evaluator, outcomes, rel_step=rel_step)
+
+    def _recenter(self, x: np.ndarray, responses: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        r = self.fast.trial(x) if responses is None else responses
+        jac = self.fast.jacobian(x, r)
+        self.center, self.center_r, self.jac = x.copy(), r, jac
+        self.directions = []
+        return r, jac
+
+
 def make_provider(method: str, evaluator: Evaluator, outcomes: OutcomeSet | None, refresh: int = 5) -> _Base:
-    """A provider by name: ``past``, ``igat``, ``central`` or ``fast`` (optim/fast.py)."""
+    """A provider by name: ``past``, ``igat``, ``igat-fast``, ``central`` or ``fast`` (optim/fast.py)."""
     if method == "past":
         return PAST(evaluator, outcomes)
     if method == "central":
         return Central(evaluator, outcomes)
     if method == "igat":
         return IGAT(evaluator, outcomes, refresh=refresh)
+    if method == "igat-fast":
+        return FastIGAT(evaluator, outcomes, refresh=refresh)
     if method == "fast":
         from optiyield.optim.fast import FAST
 
         return FAST(evaluator, outcomes)
-    raise ValueError(f"unknown gradient method {method!r} (expected past, igat, central or fast)")
+    raise ValueError(f"unknown gradient method {method!r} (expected past, igat, igat-fast, central or fast)")

@@ -183,7 +183,7 @@ class YieldL1Options(StepOptions):
     ``stall_restart``, and ``samples``: the size of the run's optimization outcome set (default
     ``run.samples``; the first yield step's value counts)."""
 
-    gradient: Literal["igat", "past", "central", "fast"] = "igat"
+    gradient: Literal["igat", "past", "central", "fast", "igat-fast"] = "igat"
     max_iter: int = Field(30, ge=1)
     phases: int = Field(2, ge=1)
     trust_region: float = Field(0.1, gt=0, le=1)
