@@ -159,18 +159,23 @@ class IGAT(_Base):
         return self._recenter(x, None)
 
     def restart(self, x: np.ndarray, responses: np.ndarray) -> np.ndarray:
-        """A fresh PAST Jacobian at the accepted point ``x`` (n·N simulations; its responses are known),
-        with the Broyden history cleared; used when the trust region stalls on a stale Jacobian."""
+        """A fresh Jacobian (:meth:`_fresh_jacobian`: PAST, n·N simulations) at the accepted point ``x`` (its
+        responses are known), with the Broyden history cleared; used when the trust region stalls on a stale
+        Jacobian."""
         self.restarts += 1
         return self._recenter(x, responses)[1]
 
     def _recenter(self, x: np.ndarray, responses: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """PAST responses and Jacobian at ``x`` (``responses`` when already known) as the new center,
+        """Fresh responses and Jacobian at ``x`` (``responses`` when already known) as the new center,
         with the Broyden history cleared."""
-        r, jac = self._finite_difference(x, responses, central=False)
+        r, jac = self._fresh_jacobian(x, responses)
         self.center, self.center_r, self.jac = x.copy(), r, jac
         self.directions = []
         return r, jac
+
+    def _fresh_jacobian(self, x: np.ndarray, responses: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Responses and the Jacobian a start, refresh or restart begins from: PAST's forward differences."""
+        return self._finite_difference(x, responses, central=False)
 
     def _scaled(self, dx: np.ndarray) -> np.ndarray:
         return dx / np.maximum(self.evaluator.upper - self.evaluator.lower, 1e-300)
@@ -251,12 +256,9 @@ class FastIGAT(IGAT):
         super().__init__(evaluator, outcomes, rel_step, refresh, dependence)
         self.fast = FAST(evaluator, outcomes, rel_step=rel_step)
 
-    def _recenter(self, x: np.ndarray, responses: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _fresh_jacobian(self, x: np.ndarray, responses: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         r = self.fast.trial(x) if responses is None else responses
-        jac = self.fast.jacobian(x, r)
-        self.center, self.center_r, self.jac = x.copy(), r, jac
-        self.directions = []
-        return r, jac
+        return r, self.fast.jacobian(x, r)
 
 
 def make_provider(method: str, evaluator: Evaluator, outcomes: OutcomeSet | None, refresh: int = 5) -> _Base:

@@ -204,7 +204,7 @@ def run_trust_region(
             x, responses, value = trial_x, trial_r, trial_value
             jacobian = provider.accept(x, responses)
             restarted = False
-        at_boundary = np.max(np.abs(step) / np.where(span > 0, span, 1.0)) > 0.9 * radius
+        at_boundary = np.max(np.abs(step) / scale) > 0.9 * radius
         if rho < 0.25:
             radius *= 0.25
         elif rho > 0.75 and at_boundary:
