@@ -148,6 +148,25 @@ def test_yield_opt_smoke(tmp_path):
     assert (tmp_path / "bench.png").stat().st_size > 10_000
 
 
+@pytest.mark.ngspice
+def test_yield_opt_best_known_smoke(tmp_path):
+    """--best-known with two seeds: every method at 10× the largest budget, and the cache holds the highest median
+    verified yield over the methods, with the method, the seeds and the command; a later run reads it."""
+    cache = tmp_path / "best.json"
+    out = tmp_path / "bench.json"
+    run_script("benchmarks/yield_opt.py", "--quick", "--best-known", "--best-known-file", cache, "--methods",
+               "default,nelder-mead", "--seeds", "2", "--json", out, cwd=tmp_path, timeout=600)
+    known = read_json(cache)["csva"]
+    methods = read_json(out)["csva"]["methods"]
+    medians = {m: cell["6000"]["median_verified_yield"] for m, cell in methods.items()}
+    assert set(medians) == {"default", "nelder-mead"} and all(c["6000"]["seeds"] == 2 for c in methods.values())
+    assert known["best_known"] == max(medians.values()) and medians[known["method"]] == known["best_known"]
+    assert known["seeds"] == 2 and known["budget"] == 6000 and "--best-known" in known["command"]
+    run_script("benchmarks/yield_opt.py", "--quick", "--best-known-file", cache, "--methods", "default",
+               "--json", out, cwd=tmp_path, timeout=600)
+    assert read_json(out)["csva"]["best_known"] == known["best_known"]
+
+
 def test_yield_opt_warm_start_smoke(tmp_path):
     """--warm-start with a lookup model trained on a 64-point CSVA sweep: the method default+ml runs beside the
     default and the JSON has the simulations each needs to 95 % of the reference yield (a count or None per
