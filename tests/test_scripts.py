@@ -366,6 +366,8 @@ def test_peer_spicelib_smoke(tmp_path):
     assert [r["workers"] for r in figures["worker_scaling"]] == [1, 2]
     for row in figures["batch_scaling"] + figures["worker_scaling"]:
         assert row["overhead"] > -0.5, row
+        # every configuration ran ngspice, whose CPU is counted (Python's can round to 0 on 100 samples)
+        assert row["ngspice_cpu_us_per_sample"] > 0 and row["python_cpu_us_per_sample"] >= 0, row
 
 
 @pytest.mark.ngspice
