@@ -15,13 +15,17 @@ doubler reproduction). Its accuracy is the relative Frobenius error of each meas
 Jacobian of a long 0.5 ps transient (JACOBIAN_REFERENCE).
 
     python benchmarks/transient_cost.py [--testbenches pa,doubler,...] [--samples 16] [--reference-samples 4]
-        [--jacobian-outcomes 4] [--workers 2] [--seed 1] [--quick] [--json FILE]
+        [--jacobian-outcomes 4] [--workers 2] [--seed 1] [--designs] [--quick] [--json FILE]
+
+``--designs`` also checks the accuracy, before and after, on ``--reference-samples`` samples at each design of
+DESIGNS (the doubler's and the PA's optimized designs and corners of their ranges).
 
 ``--json`` writes ``{testbench: {"seconds_per_sample_before", "seconds_per_sample_after", "speedup",
 "max_difference": {measure: value in the measure's unit}, ...}}`` with the keys pa, doubler, mixer, vco,
 tx28, rx28 (seconds are ngspice CPU seconds); extra keys per testbench: ``wall_seconds_per_sample_*`` and
 ``speedup_wall`` (ngspice process wall time), ``samples_per_s_*``, ``max_difference_before``, ``reference``
-(the reference transient) and, for pa and doubler, ``jacobian``.
+(the reference transient) and, for pa and doubler, ``jacobian`` and (``--designs``)
+``max_difference_by_design``: ``{design: {"after": {measure: value}, "before": {...}}}``.
 """
 
 from __future__ import annotations
@@ -77,6 +81,33 @@ REFERENCE: dict[str, tuple[str, str | None] | None] = {
     "vco": (".tran 1p 30n 0 1p", "18n"),               # window 18-30 ns
     "tx28": (".tran 0.25p 2.4n 0 0.25p", "1.6n"),      # window 1.6-2.4 ns
     "rx28": None,
+}
+
+
+#: Other designs at which ``--designs`` checks the accuracy (the spec's start point is always checked): where an
+#: optimizer ends and where the design ranges take a testbench, since a window or step that settles at the start
+#: need not settle there. Values in SI units; unnamed variables keep their start values.
+DESIGNS: dict[str, dict[str, dict[str, float]]] = {
+    "doubler": {
+        # the 500-outcome FAST and minimax designs (benchmarks/results/bandler_doubler_500_igat_fast.json)
+        "fast_optimum": {"Pin": 0.5e-3, "VGB": -2.1606, "VDB": 5.1577, "L1": 5.5517e-9, "ll1": 1.8747e-3,
+                         "ll2": 5.8234e-3},
+        "minimax": {"Pin": 1.1138e-3, "VGB": -2.1827, "VDB": 4.5090, "L1": 6.7134e-9, "ll1": 1.8965e-3,
+                    "ll2": 5.8209e-3},
+        "pin_6mW": {"Pin": 6e-3},
+        "vgb_-1.5": {"VGB": -1.5},
+        "pin_8mW_vdb_2": {"Pin": 8e-3, "VDB": 2.0},
+        "pinch_off": {"VGB": -3.0, "Pin": 0.5e-3},
+    },
+    "pa": {
+        # the flagship's final design (docs/circuits.md, 2026-12-06) and two corners of the ranges
+        "flagship": {"L1p": 343.1e-12, "L1s": 104.0e-12, "L3p": 582.0e-12, "L3s": 63.2e-12, "Lm": 221.3e-12,
+                     "Wn1": 20.02e-6, "Wn2": 26.32e-6},
+        "small": {"L1p": 175e-12, "L1s": 40e-12, "L3p": 238e-12, "L3s": 30e-12, "Lm": 87.5e-12, "Wn1": 16e-6,
+                  "Wn2": 24e-6},
+        "large": {"L1p": 525e-12, "L1s": 120e-12, "L3p": 713e-12, "L3s": 90e-12, "Lm": 263e-12, "Wn1": 28e-6,
+                  "Wn2": 40e-6},
+    },
 }
 
 
@@ -211,9 +242,27 @@ def measure(key: str, args: argparse.Namespace, scratch: Path, console: Console)
             result["jacobian"] = jacobian_cost(spec, {**jobs, "reference": fine.job(names)},
                                                args.jacobian_outcomes, args.seed, args.workers)
             result["jacobian"]["reference"] = JACOBIAN_REFERENCE[key]
+        if args.designs and key in DESIGNS:
+            result["max_difference_by_design"] = design_differences(spec, jobs, reference.job(names), key, measures,
+                                                                    count, args)
     console.log(f"{key}: {result['seconds_per_sample_before']:.4f} -> {result['seconds_per_sample_after']:.4f} "
                 f"ngspice CPU s/sample ({result['speedup']:.2f}x; process wall {result['speedup_wall']:.2f}x)")
     return result
+
+
+def design_differences(spec: Spec, jobs: dict[str, SimJob], reference: SimJob, key: str,
+                       measures: tuple[str, ...], count: int, args: argparse.Namespace
+                       ) -> dict[str, dict[str, dict[str, float]]]:
+    """Largest |before/after − reference| of each measure over ``count`` samples at each design of DESIGNS[key]
+    (the same outcomes at every design): {design: {"after": {measure: value}, "before": {...}}}."""
+    outcomes = OutcomeSet.draw(spec.model, count, "sobol", args.seed)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, design in DESIGNS[key].items():
+        rows = sample_matrix(spec, outcomes, design)
+        ref, _, _ = timed_run(reference, rows, args.workers)
+        out[name] = {label: max_differences(timed_run(jobs[label], rows, args.workers)[0].values, ref.values, count,
+                                            measures) for label in ("after", "before")}
+    return out
 
 
 def print_table(results: dict[str, dict[str, Any]], console: Console) -> None:
@@ -230,6 +279,17 @@ def print_table(results: dict[str, dict[str, Any]], console: Console) -> None:
                       f"{r['speedup']:.2f}x", f"{r['speedup_wall']:.2f}x",
                       f"{r['samples_per_s_before']:.1f} -> {r['samples_per_s_after']:.1f}", diffs)
     console.print(table)
+    for key, r in results.items():
+        by_design = r.get("max_difference_by_design")
+        if not by_design:
+            continue
+        sub = Table(title=f"{key}: max |after - reference| (before) at other designs")
+        sub.add_column("design")
+        sub.add_column("differences")
+        for design, diffs in by_design.items():
+            sub.add_row(design, ", ".join(f"{m} {v:.3g} ({diffs['before'].get(m, float('nan')):.3g})"
+                                          for m, v in diffs["after"].items()))
+        console.print(sub)
     for key, r in results.items():
         jac = r.get("jacobian")
         if not jac:
@@ -253,11 +313,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     parser.add_argument("--repeats", type=int, default=1, help="before/after runs, alternated; medians")
     parser.add_argument("--workers", type=int, default=2, help="parallel ngspice processes")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--designs", action="store_true",
+                        help="also check the accuracy at the other designs of DESIGNS (doubler, pa)")
     parser.add_argument("--quick", action="store_true", help="smoke test: doubler and PA, 2 samples, 1 reference")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
     if args.quick:
         args.testbenches, args.samples, args.reference_samples, args.jacobian_outcomes = "doubler,pa", 2, 1, 0
+        args.designs = True
     keys = [k.strip() for k in args.testbenches.split(",") if k.strip()]
     unknown = [k for k in keys if k not in TESTBENCHES]
     if unknown:

@@ -390,4 +390,17 @@ def test_transient_cost_smoke(tmp_path):
                 limit = 0.3 if entry["units"][measure] == "%" else 0.1
                 assert 0 <= value < limit or entry["units"][measure] not in ("dB", "dBm", "%"), (key, measure, value)
     assert data["pa"]["runs_after"] == 2 * data["pa"]["runs_before"]   # pre-run + transient per deck
+    # --quick checks the other designs too: every design, before and after, every measure compared
+    for key, designs in (("doubler", 6), ("pa", 3)):
+        by_design = data[key]["max_difference_by_design"]
+        assert len(by_design) == designs
+        for diffs in by_design.values():
+            for label in ("after", "before"):
+                assert set(diffs[label]) == set(data[key]["units"])
+    # at the optimized designs the gain and power stay within 0.1 dB of the reference (measured: <= 0.05 on 8)
+    for key, design, measures in (("doubler", "fast_optimum", ("conv_gain", "pout2_dbm")),
+                                  ("doubler", "minimax", ("conv_gain", "pout2_dbm")),
+                                  ("pa", "flagship", ("gain", "psat"))):
+        for measure in measures:
+            assert 0 <= data[key]["max_difference_by_design"][design]["after"][measure] < 0.1, (key, design, measure)
     assert data["doubler"]["max_difference"]["conv_gain"] < 0.1

@@ -74,7 +74,8 @@ def stage_gradient(gradient: str, n: int) -> str:
     FAST plan 86.5 / 91.6 / 97.0 %, ℓ1/FAST 70.4 / 95.0 / 96.6 % (docs/optimization.md, "When to pick
     what"). Only n = 4 and 13 were measured; the threshold of 8 keeps IGAT on every problem of ≤ 7 variables
     (TSVA, LNA, the transient doubler and PA, whose FAST Jacobians are 27–78 % off), so their behaviour is
-    unchanged; where between 8 and 13 the FAST plan starts to pay is not measured.
+    unchanged; on the doubler (n = 6) the FAST plan was measured 9 / 13 points below the IGAT plan at 1k / 3k
+    (docs/benchmarks.md, "Doubler"). Where between 8 and 13 the FAST plan starts to pay is not measured.
     """
     if gradient == "auto":
         return "fast" if n >= FAST_FROM else "igat"
