@@ -169,8 +169,9 @@ def test_yield_opt_best_known_smoke(tmp_path):
 
 def test_yield_opt_warm_start_smoke(tmp_path):
     """--warm-start with a lookup model trained on a 64-point CSVA sweep: the method default+ml runs beside the
-    default and the JSON has the simulations each needs to 95 % of the reference yield (a count or None per
-    seed) and their ratio."""
+    default and the JSON has the simulations each needs to 95 % of the reference yield on its optimization
+    outcomes and the smallest budget of the ladder whose verified yield reaches it (a count or None per seed),
+    and their ratios."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     data, model = tmp_path / "csva.parquet", tmp_path / "csva_lookup.oym"
     for args in (["sweep", ROOT / "specs" / "csva.yaml", "-n", 64, "--out", data],
@@ -188,6 +189,8 @@ def test_yield_opt_warm_start_smoke(tmp_path):
     assert 0 < warm["level"] <= 1
     for method in ("default", "default+ml"):
         assert all(r is None or 0 < r <= 600 for r in warm[method]["per_seed"])
+        assert all(r is None or r in (200, 600) for r in warm[method]["per_seed_verified"])  # the quick ladder
+    assert "ratio_cold_over_ml_verified" in warm and "smallest budget whose design verifies" in text
 
 
 def test_fast_gradients_smoke(tmp_path):
