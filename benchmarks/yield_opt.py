@@ -189,6 +189,16 @@ def budget_to_reach_verified(cell: Cell, level: float) -> int | None:
     return next((b for b in sorted(cell.verified) if cell.verified[b] >= level), None)
 
 
+#: The warm-start criteria: (JSON key of the per-method median, of its per-seed values, of the cold / ML ratio,
+#: the per-cell function, the console's wording).
+WARM_START_CRITERIA = (
+    ("median_sims_to_95pct", "per_seed", "ratio_cold_over_ml", to_reach, "simulations to 95 % of {reference} "
+     "({level:.1%} on the optimization outcomes)"),
+    ("median_budget_to_95pct_verified", "per_seed_verified", "ratio_cold_over_ml_verified", budget_to_reach_verified,
+     "smallest budget whose design verifies at {level:.1%} or more"),
+)
+
+
 def warm_start_summary(cells: list[Cell], best_known: float) -> dict[str, Any]:
     """Per method, median simulations to 95 % of the best-known yield on the optimization outcomes (a design
     simulated on the whole set), and median budget of the ladder at which the verified yield first reaches it
@@ -197,19 +207,17 @@ def warm_start_summary(cells: list[Cell], best_known: float) -> dict[str, Any]:
     level = 0.95 * best_known
     out: dict[str, Any] = {"level": level}
     for method in ("default", "default+ml"):
-        runs = [to_reach(c, level) for c in cells if c.method == method]
-        if runs:
-            verified = [budget_to_reach_verified(c, level) for c in cells if c.method == method]
-            out[method] = {"median_sims_to_95pct": float(np.median([np.inf if r is None else r for r in runs])),
-                           "per_seed": runs,
-                           "median_budget_to_95pct_verified": float(np.median(
-                               [np.inf if r is None else r for r in verified])),
-                           "per_seed_verified": verified}
+        mine = [c for c in cells if c.method == method]
+        if mine:
+            out[method] = {}
+            for median_key, seeds_key, _, reach, _ in WARM_START_CRITERIA:
+                runs = [reach(c, level) for c in mine]
+                out[method][median_key] = float(np.median([np.inf if r is None else r for r in runs]))
+                out[method][seeds_key] = runs
     if "default" in out and "default+ml" in out:
-        for key, ratio in (("median_sims_to_95pct", "ratio_cold_over_ml"),
-                           ("median_budget_to_95pct_verified", "ratio_cold_over_ml_verified")):
-            cold, warm = out["default"][key], out["default+ml"][key]
-            out[ratio] = cold / warm if warm > 0 else float("inf")
+        for median_key, _, ratio_key, _, _ in WARM_START_CRITERIA:
+            cold, warm = out["default"][median_key], out["default+ml"][median_key]
+            out[ratio_key] = cold / warm if warm > 0 else float("inf")
     return out
 
 
@@ -499,16 +507,11 @@ def main() -> None:
             warm = warm_start_summary(cells, reference)
             warm["reference"] = "best known" if known is not None else "best verified yield of this run"
             results[name]["warm_start"] = warm
-            console.print(f"{name}: simulations to 95 % of {warm['reference']} ({warm['level']:.1%} on the "
-                          f"optimization outcomes), median: " + ", ".join(
-                              f"{m} {warm[m]['median_sims_to_95pct']:,.0f}" for m in ("default", "default+ml")
-                              if m in warm) + (f"; cold / ml {warm['ratio_cold_over_ml']:.1f}x"
-                                               if "ratio_cold_over_ml" in warm else ""))
-            console.print(f"{name}: smallest budget whose design verifies at {warm['level']:.1%} or more, median: "
-                          + ", ".join(f"{m} {warm[m]['median_budget_to_95pct_verified']:,.0f}"
-                                      for m in ("default", "default+ml") if m in warm)
-                          + (f"; cold / ml {warm['ratio_cold_over_ml_verified']:.1f}x"
-                             if "ratio_cold_over_ml_verified" in warm else ""))
+            for median_key, _, ratio_key, _, wording in WARM_START_CRITERIA:
+                console.print(f"{name}: " + wording.format(reference=warm["reference"], level=warm["level"])
+                              + ", median: " + ", ".join(f"{m} {warm[m][median_key]:,.0f}"
+                                                         for m in ("default", "default+ml") if m in warm)
+                              + (f"; cold / ml {warm[ratio_key]:.1f}x" if ratio_key in warm else ""))
         console.print(f"{name}: seconds " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
     if args.best_known:
         args.best_known_file.write_text(json.dumps(best_known, indent=2) + "\n")
