@@ -221,6 +221,18 @@ def warm_start_summary(cells: list[Cell], best_known: float) -> dict[str, Any]:
     return out
 
 
+def warm_start_steps(model: Path) -> list[dict[str, Any]]:
+    """The steps of ``default+ml``: an inverse model's 8 proposals (nominal check), then the default; a yield
+    model's 4 proposals checked over the first 25 optimization outcomes, then the default without its
+    nominal step (minimax would pull a centred start back to the largest nominal margin)."""
+    from optiyield.propose.yield_model import KIND, load_model
+
+    if load_model(model).kind == KIND:
+        return [{"propose": {"model": str(model), "candidates": 4, "check_samples": 25}},
+                *(s for s in METHODS["default"] if "nominal" not in s)]
+    return [{"propose": {"model": str(model), "candidates": 8}}, *METHODS["default"]]
+
+
 def run_method(spec: Spec, engine: Engine, method: str, setup: ProblemSetup, seed: int,
                budgets: tuple[int, ...]) -> Cell:
     """Run one method at the largest budget on seed ``seed``'s outcomes and read off every budget."""
@@ -415,8 +427,10 @@ def main() -> None:
     parser.add_argument("--best-known-file", type=Path, default=BEST_KNOWN,
                         help="the best-known cache read (and written by --best-known); default: the committed one")
     parser.add_argument("--warm-start", type=Path, default=None,
-                        help="a model file from optiyield train: adds the method default+ml (8 proposals, then the "
-                             "default) and the simulations both need to 95 %% of the best-known yield")
+                        help="a model file from optiyield train: adds the method default+ml (an inverse model: 8 "
+                             "proposals, then the default; a yield model: 4 proposals checked over 25 outcomes, "
+                             "then the default's yield step) and the simulations both need to 95 %% of the "
+                             "best-known yield")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--from-json", type=Path, nargs="*", default=None,
                         help="no simulation: merge these --json files and write --markdown/--plot from them")
@@ -454,8 +468,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown methods {unknown}; expected some of {', '.join(METHODS)}")
     if args.warm_start is not None:
-        METHODS["default+ml"] = [{"propose": {"model": str(args.warm_start.resolve()), "candidates": 8}},
-                                 *METHODS["default"]]
+        METHODS["default+ml"] = warm_start_steps(args.warm_start.resolve())
         methods.append("default+ml")
     seeds = 1 if (args.quick or args.best_known) and args.seeds == 5 else args.seeds
     best_known = json.loads(args.best_known_file.read_text()) if args.best_known_file.is_file() else {}

@@ -553,6 +553,9 @@ def sweep_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Parquet file (default: data/<spec>.parquet).")
                    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling plan.")] = 0,
+    variation: Annotated[bool, typer.Option("--variation", help="Give every point one Monte Carlo outcome of "
+                                            "the statistical parameters (deviate columns z:0, z:1, …): the "
+                                            "data of `optiyield train --model yield`.")] = False,
     chunk: Annotated[int, typer.Option("--chunk", min=1, help="Points per saved chunk (the resume unit).")] = 1000,
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
                                                 help="Parallel ngspice processes (default: one per core).")] = None,
@@ -561,18 +564,22 @@ def sweep_command(
     """Sample the design space and simulate every point into a Parquet dataset (for ML models).
 
     Rows hold the design variables, every measure, and status/reason (failed points are kept and
-    flagged); statistical parameters stay at nominal. Chunks are saved as they finish, so running the
-    same command again continues an interrupted sweep.
+    flagged); statistical parameters stay at nominal, or with --variation each point gets its own Monte
+    Carlo outcome (drawn with the spec's sampler and --seed). Chunks are saved as they finish, so running
+    the same command again continues an interrupted sweep.
 
     Example:  optiyield sweep specs/csva.yaml --n 4096 --method sobol --out data/csva.parquet
+              optiyield sweep specs/csva.yaml --n 16384 --variation --out data/csva_variation.parquet
     """
-    from optiyield.dataset import design_plan, sweep_dataset
+    from optiyield.dataset import design_plan, sweep_dataset, with_variation
 
     spec = _load(spec_path)
     if method not in ("sobol", "lhs", "grid"):
         errors.print(f"[bold red]error:[/] --method: expected sobol, lhs or grid, got {method!r}")
         raise typer.Exit(2)
     plan = design_plan(spec, n, method, seed)  # type: ignore[arg-type]
+    if variation:
+        plan = with_variation(spec, plan, seed)
     target = out or Path("data") / f"{spec.name}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     engine = _engine(spec, workers, cluster)
@@ -603,10 +610,13 @@ def train_command(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec YAML file the dataset was swept from.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="Parquet dataset from `optiyield sweep`.")],
     model: Annotated[str, typer.Option("--model", "-m", help="mlp, transformer, svr, rf, knn or lookup "
-                                       "(1-nearest-neighbour baseline).")] = "mlp",
+                                       "(1-nearest-neighbour baseline): an inverse model; or yield: a forward "
+                                       "model of the measures over design × variation, trained on a "
+                                       "`sweep --variation` dataset.")] = "mlp",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Model file (default: models/<spec>_<model>.oym)."
                                              )] = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs (torch models).")] = 100,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs (torch models; default 100, "
+                                               "150 for yield).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Mini-batch size (torch models).")] = 100,
     learning_rate: Annotated[float, typer.Option("--lr", help="Adam learning rate (torch models).")] = 1e-3,
     test_fraction: Annotated[float, typer.Option("--test-fraction", help="Held-out share of the rows.")] = 0.1,
@@ -614,24 +624,51 @@ def train_command(
     surrogate: Annotated[bool, typer.Option("--surrogate/--no-surrogate",
                                             help="Also train a forward surrogate to rank candidates.")] = True,
 ) -> None:
-    """Train an inverse model (spec measures → design variables) on a sweep dataset and save it.
+    """Train an inverse model (spec measures → design variables) on a sweep dataset and save it, or a yield
+    model (design × variation → measures, --model yield) on a `sweep --variation` dataset.
 
     AICircuit's protocol by default: L1 loss, [-1, 1] scalers fitted on the training split only, 90/10
-    split, Adam 1e-3, 100 epochs. The model file holds the scalers, the weights and the spec's design
-    variables and measure names. Needs the ML extra: pip install -e '.[ml]'.
+    split, Adam 1e-3, 100 epochs (yield: MSE, 3 × 128 hidden units, 150 epochs). The model file holds the
+    scalers, the weights and the spec's design variables and measure names. Needs the ML extra: pip
+    install -e '.[ml]'.
 
     Example:  optiyield train specs/csva.yaml --data data/csva.parquet --model mlp --out models/csva_mlp.oym
+              optiyield train specs/csva.yaml --data data/csva_variation.parquet --model yield
     """
-    from optiyield.propose.inverse import load_dataset, train_inverse
+    import dataclasses
+
+    from optiyield.propose.inverse import SURROGATE_OPTIONS, load_dataset, train_inverse
     from optiyield.propose.regressors import KINDS, TrainOptions
+    from optiyield.propose.yield_model import KIND, train_yield_model
 
     spec = _load(spec_path)
-    if model not in KINDS:
-        errors.print(f"[bold red]error:[/] --model: expected one of {', '.join(KINDS)}, got {model!r}")
+    if model not in (*KINDS, KIND):
+        errors.print(f"[bold red]error:[/] --model: expected one of {', '.join((*KINDS, KIND))}, got {model!r}")
         raise typer.Exit(2)
+    if model == KIND:
+        try:
+            options = dataclasses.replace(SURROGATE_OPTIONS, epochs=epochs or SURROGATE_OPTIONS.epochs,
+                                          batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+            with console.status(f"training a yield model on {data}"):
+                trained_yield = train_yield_model(spec, data, options, test_fraction)
+            target = trained_yield.save(out or Path("models") / f"{spec.name}_{model}.oym")
+        except (FileNotFoundError, ValueError, *_ml_errors()) as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        scores = trained_yield.scores
+        console.print(f"yield model: {scores['train']} training rows, {scores['test']} test rows "
+                      f"({scores['dropped']} failed rows dropped) → [bold]{target}[/]", highlight=False)
+        if "test_pass_agreement" in scores:
+            table = Table("measure", "mean absolute error / range (test split)")
+            for name, value in scores["surrogate_test_mae_over_range"].items():
+                table.add_row(name, f"{value * 100:.2f} %")
+            console.print(table)
+            console.print(f"pass / fail agreement on the test split: {scores['test_pass_agreement']:.1%} "
+                          f"({scores['test_pass_fraction']:.1%} of its rows pass)")
+        return
     try:
         dataset = load_dataset(data, spec)
-        options = TrainOptions(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+        options = TrainOptions(epochs=epochs or 100, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
         with console.status(f"training {model} on {len(dataset)} rows"):
             trained = train_inverse(spec, dataset, model, options, test_fraction,
                                     surrogate=surrogate and model != "lookup")
@@ -655,40 +692,54 @@ def propose_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model file from `optiyield train`.")],
     candidates: Annotated[int, typer.Option("--candidates", "-k", min=1, help="Diverse candidates.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the query targets.")] = 0,
+    check_samples: Annotated[int, typer.Option("--check-samples", min=1, help="Yield models: Monte Carlo outcomes "
+                                               "(the spec's sampler and seed) each candidate is re-simulated over.")
+                             ] = 25,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the candidates to this CSV file.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
                                                 help="Parallel ngspice processes (default: one per core).")] = None,
 ) -> None:
     """Propose designs for the spec's thresholds with a trained model, and re-simulate every one.
 
-    Prints each candidate's simulated measures and minimax error (≤ 0: every spec met). Use the same
-    model as the first run step with {propose: {model: FILE, candidates: 8}}.
+    Prints each candidate's simulated measures and minimax error (≤ 0: every spec met). A yield model
+    (`train --model yield`) ranks candidates by predicted yield; each is re-simulated over --check-samples
+    outcomes and its measured yield on them printed (measures and error: medians over the outcomes). Use
+    the same model as the first run step with {propose: {model: FILE, candidates: 8}}.
 
     Example:  optiyield propose specs/csva.yaml --model models/csva_mlp.oym --candidates 8
+              optiyield propose specs/csva.yaml --model models/csva_yield.oym --candidates 4
     """
     from optiyield.optim.evaluator import Evaluator
-    from optiyield.propose import ModelProposer, propose_start
-    from optiyield.propose.inverse import load_inverse
+    from optiyield.propose import ModelProposer, Proposer, propose_start
+    from optiyield.propose.yield_model import KIND, YieldModelProposer, load_model
+    from optiyield.stats.variation import OutcomeSet
 
     spec = _load(spec_path)
     engine = _engine(spec, workers, None)
     try:
-        trained = load_inverse(model, spec)
+        trained = load_model(model, spec)
+        proposer: Proposer = YieldModelProposer(trained) if trained.kind == KIND else ModelProposer(trained)
+        outcomes = OutcomeSet.draw(spec.model, check_samples, spec.run.sampler, spec.run.seed) \
+            if trained.kind == KIND else None  # type: ignore[arg-type]
         with engine:
             evaluator = Evaluator(spec, engine)
-            proposal = propose_start(ModelProposer(trained), spec, evaluator, candidates, seed)
+            proposal = propose_start(proposer, spec, evaluator, candidates, seed, outcomes=outcomes)
     except _ml_errors() as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    table = Table("#", *evaluator.names, *spec.file.specs, "minimax error")
+    extra = () if proposal.passed is None else ("predicted yield", f"yield on {check_samples} outcomes")
+    table = Table("#", *evaluator.names, *spec.file.specs, "minimax error", *extra)
     for k, x in enumerate(proposal.designs):
         marker = " ✓" if proposal.error[k] <= 0 else ""
+        yields = () if proposal.passed is None else (f"{proposer.predicted[k]:.1%}",  # type: ignore[attr-defined]
+                                                     f"{proposal.passed[k]:.1%}")
         table.add_row(str(k), *(format_eng(v) for v in x),
                       *(format_value(float(proposal.measures[m][k]), spec.testbench.unit(m))
-                        for m in spec.file.specs), f"{proposal.error[k]:+.3f}{marker}")
+                        for m in spec.file.specs), f"{proposal.error[k]:+.3f}{marker}", *yields)
     console.print(table)
     met = int((proposal.error <= 0).sum())
-    console.print(f"{met} of {len(proposal.designs)} candidates meet every spec; best: #{proposal.best}",
+    console.print(f"{met} of {len(proposal.designs)} candidates meet every spec"
+                  f"{'' if proposal.passed is None else ' (median outcome)'}; best: #{proposal.best}",
                   highlight=False)
     if out is not None:
         proposal.frame(evaluator.names).to_csv(out, index_label="candidate")

@@ -2,7 +2,9 @@
 
 The data for inverse models (spec → parameters) and surrogates. Each row holds the design variables (SI),
 every reported measure, and the simulation ``status``/``reason`` — failed points are kept, flagged, so a
-model can learn where the circuit does not work. Statistical parameters stay at nominal.
+model can learn where the circuit does not work. Statistical parameters stay at nominal, unless the plan
+carries one Monte Carlo outcome per row (:func:`with_variation`: deviate columns ``z:0``, ``z:1``, …), the
+data of a yield model (design × variation → measures, :mod:`optiyield.propose.yield_model`).
 
 The plan (which points, in which order) is a pure function of the spec's design bounds, the method, N and
 the seed, so a run is resumable: chunks are written as ``<out>.parts/part-NNNNN.parquet`` as they finish,
@@ -25,8 +27,44 @@ from scipy.stats import qmc
 from optiyield.montecarlo import simulate
 from optiyield.sim.protocol import Backend
 from optiyield.spec import Spec
+from optiyield.stats.variation import OutcomeSet
 
 Method = Literal["sobol", "lhs", "grid"]
+DEVIATE_PREFIX = "z:"
+
+
+def deviate_columns(dims: int) -> list[str]:
+    """Names of the standardized-deviate columns of a variation dataset: ``z:0`` … ``z:<dims - 1>``."""
+    return [f"{DEVIATE_PREFIX}{k}" for k in range(dims)]
+
+
+def with_variation(spec: Spec, plan: pd.DataFrame, seed: int = 0, sampler: str | None = None) -> pd.DataFrame:
+    """The plan with one Monte Carlo outcome per row: standardized deviates (columns :func:`deviate_columns`)
+    drawn with ``sampler`` (default the spec's ``run.sampler``) and ``seed``, row i pairing design i with
+    outcome i. A spec without statistical parameters gets no deviate columns."""
+    if spec.model.dims == 0:
+        return plan.copy()
+    z = OutcomeSet.draw(spec.model, len(plan), sampler or spec.run.sampler, seed).z  # type: ignore[arg-type]
+    return pd.concat([plan.reset_index(drop=True), pd.DataFrame(z, columns=deviate_columns(spec.model.dims))],
+                     axis=1)
+
+
+def parameter_rows(spec: Spec, rows: pd.DataFrame) -> np.ndarray:
+    """Per-sample values of ``spec.parameters`` (N, P), SI: each row's design variables (absent ones at
+    their start), its statistical parameters moved by its deviates when the plan has them, else nominal."""
+    design_names = [c for c in rows.columns if c in spec.file.design]
+    deviates = [c for c in rows.columns if c.startswith(DEVIATE_PREFIX)]
+    if not deviates:
+        nominal = spec.nominal()
+        return np.column_stack([rows[name].to_numpy(dtype=float) if name in design_names
+                                else np.full(len(rows), nominal[name]) for name in spec.parameters])
+    out = np.empty((len(rows), len(spec.parameters)))
+    for i, (design, z) in enumerate(zip(rows[design_names].to_numpy(dtype=float),
+                                        rows[deviates].to_numpy(dtype=float), strict=True)):
+        nominal = spec.nominal(dict(zip(design_names, design, strict=True)))
+        varied = spec.model.apply(nominal, z[None, :])
+        out[i] = [float(varied[p][0]) if p in varied else nominal[p] for p in spec.parameters]
+    return out
 
 
 def design_plan(spec: Spec, n: int, method: Method = "sobol", seed: int = 0) -> pd.DataFrame:
@@ -79,7 +117,6 @@ def sweep_dataset(spec: Spec, plan: pd.DataFrame, engine: Backend, out: Path, ch
         raise ValueError(f"{parts} belongs to a different sweep (other spec, size or chunk); remove it or choose "
                          "another --out")
     manifest_file.write_text(json.dumps(manifest, indent=1))
-    nominal = spec.nominal()
     tables, simulated, reused, seconds = [], 0, 0, 0.0
     for index, begin in enumerate(range(0, len(plan), chunk)):
         rows = plan.iloc[begin:begin + chunk].reset_index(drop=True)
@@ -92,9 +129,7 @@ def sweep_dataset(spec: Spec, plan: pd.DataFrame, engine: Backend, out: Path, ch
                 if progress:
                     progress(len(rows))
                 continue
-        values = np.column_stack([rows[name].to_numpy() if name in rows else np.full(len(rows), nominal[name])
-                                  for name in spec.parameters])
-        result = simulate(spec, values, engine, progress)
+        result = simulate(spec, parameter_rows(spec, rows), engine, progress)
         table = rows.copy()
         for name in spec.testbench.measure_names:
             table[name] = result.values[name]

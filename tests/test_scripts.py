@@ -193,6 +193,27 @@ def test_yield_opt_warm_start_smoke(tmp_path):
     assert "ratio_cold_over_ml_verified" in warm and "smallest budget whose design verifies" in text
 
 
+def test_yield_opt_warm_start_with_a_yield_model_smoke(tmp_path):
+    """--warm-start with a yield model (a 512-point variation sweep, 5 epochs): default+ml is its checked
+    proposal (4 candidates × 25 outcomes = 100 simulations, no minimax) then the yield step, and the JSON has
+    its figures."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    data, model = tmp_path / "csva_variation.parquet", tmp_path / "csva_yield.oym"
+    for args in (["sweep", ROOT / "specs" / "csva.yaml", "-n", 512, "--variation", "--out", data],
+                 ["train", ROOT / "specs" / "csva.yaml", "--data", data, "--model", "yield", "--epochs", 5,
+                  "--out", model]):
+        done = subprocess.run([sys.executable, "-m", "optiyield", *map(str, args)], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = tmp_path / "warm.json"
+    run_script("benchmarks/yield_opt.py", "--quick", "--methods", "default", "--warm-start", model,
+               "--budgets", "100,600", "--json", out, cwd=tmp_path, timeout=600)
+    csva = read_json(out)["csva"]
+    ml = csva["methods"]["default+ml"]
+    assert ml["100"]["median_sims"] == 100  # the proposal's check, held as the design at 100 simulations
+    assert 0 <= ml["100"]["median_verified_yield"] <= 1 and "ratio_cold_over_ml_verified" in csva["warm_start"]
+
+
 def test_fast_gradients_smoke(tmp_path):
     """FAST against central differences and PAST on 30 CSVA outcomes: FAST simulates n·m anchor rows (m = 2 × (5
     deviate dimensions + 1) = 12), far fewer than PAST's n·N, and its errors are finite fractions."""

@@ -3,7 +3,10 @@ re-simulated, the best (smallest minimax error) becomes the start of the next st
 
 ``{propose: {model: FILE, candidates: 8}}`` (a file from ``optiyield train``, relative to the spec) or
 ``{propose: {sizer: lna_cascode, options: {idd: 5m}}}`` (an analytical sizer of
-:data:`optiyield.registry.SIZERS`). The candidates table is the result's ``proposals`` table.
+:data:`optiyield.registry.SIZERS`). A yield model (``optiyield train --model yield``) ranks its candidates by
+predicted yield; they are re-simulated over the first ``check_samples`` outcomes of the run's outcome set (25
+by default) and the one passing most becomes the start. The candidates table is the result's ``proposals``
+table.
 """
 
 from __future__ import annotations
@@ -17,9 +20,14 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from optiyield.optim.method import Problem
 from optiyield.optim.result import IterationCallback, Result
+from optiyield.optim.yield_auto import head
 from optiyield.propose import ModelProposer, Proposer, propose_start
 from optiyield.registry import SIZERS, StepMethod, StepOptions
 from optiyield.units import UnitError, parse_eng
+from optiyield.yield_ import YieldEstimate
+
+#: Outcomes a yield model's candidates are re-simulated over when ``check_samples`` is not given.
+YIELD_CHECK_SAMPLES = 25
 
 
 def _eng_options(value: Any) -> Any:
@@ -36,7 +44,9 @@ class ProposeOptions(StepOptions):
     an analytical sizer by name (``sizer``, e.g. ``lna_cascode``, with its keyword ``options`` such as
     ``{idd: 5m, gain_db: 21}``); how many candidates to re-simulate, how many query targets to draw (models),
     the seed, and whether to re-simulate the candidates one at a time (best-ranked first) and stop at the
-    first meeting every spec."""
+    first meeting every spec. ``check_samples``: re-simulate the candidates over this many outcomes of the
+    run's outcome set and keep the one passing most, instead of the nominal check (default: 25 for a yield
+    model, 0 = nominal for the others)."""
 
     model: str | None = None
     sizer: str | None = None
@@ -45,6 +55,7 @@ class ProposeOptions(StepOptions):
     targets: int = Field(256, ge=1)
     seed: int = 0
     sequential: bool = False
+    check_samples: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _one_source(self) -> ProposeOptions:
@@ -70,18 +81,28 @@ def _run(problem: Problem, x0: np.ndarray, options: ProposeOptions, callback: It
     if options.sizer is not None:
         proposer, kind = SIZERS.get(options.sizer)(probe=evaluator.probe, **options.options), options.sizer
     else:
-        from optiyield.propose.inverse import load_inverse
+        from optiyield.propose.yield_model import KIND, YieldModelProposer, load_model
 
-        model = load_inverse(problem.folder / (options.model or ""), spec)
-        proposer, kind = ModelProposer(model, options.targets), model.kind
+        model = load_model(problem.folder / (options.model or ""), spec)
+        kind = model.kind
+        proposer = YieldModelProposer(model) if kind == KIND else ModelProposer(model, options.targets)
+    check = options.check_samples if options.check_samples is not None else (
+        YIELD_CHECK_SAMPLES if kind == "yield" else 0)
+    outcomes = head(problem.outcomes, check) if check else None
     proposal = propose_start(proposer, spec, evaluator, options.candidates, options.seed,
-                             sequential=options.sequential)
+                             sequential=options.sequential, outcomes=outcomes)
     met = int((proposal.error <= 0).sum())
+    estimate = None
+    status = (f"{len(proposal.designs)} candidates re-simulated, {met} meet every spec; "
+              f"best is candidate {proposal.best}")
+    if proposal.passed is not None and outcomes is not None:
+        estimate = YieldEstimate.from_counts(int(round(proposal.passed[proposal.best] * outcomes.n)), outcomes.n,
+                                             problem.confidence)
+        status = (f"{len(proposal.designs)} candidates re-simulated over {outcomes.n} outcomes; best is candidate "
+                  f"{proposal.best}, passing {proposal.passed[proposal.best]:.0%} of them")
     return Result(method=f"propose ({kind})", x=proposal.x, design=evaluator.design(proposal.x),
-                  objective=float(proposal.error[proposal.best]), yield_estimate=None, iterations=1,
-                  cost=span.cost, tables={"proposals": proposal.frame(evaluator.names)},
-                  status=f"{len(proposal.designs)} candidates re-simulated, {met} meet every spec; "
-                         f"best is candidate {proposal.best}")
+                  objective=float(proposal.error[proposal.best]), yield_estimate=estimate, iterations=1,
+                  cost=span.cost, tables={"proposals": proposal.frame(evaluator.names)}, status=status)
 
 
 def _label(options: ProposeOptions) -> str:
