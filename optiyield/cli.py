@@ -569,7 +569,7 @@ def sweep_command(
     the same command again continues an interrupted sweep.
 
     Example:  optiyield sweep specs/csva.yaml --n 4096 --method sobol --out data/csva.parquet
-              optiyield sweep specs/csva.yaml --n 16384 --variation --out data/csva_variation.parquet
+              optiyield sweep specs/csva.yaml --n 65536 --variation --out data/csva_variation.parquet
     """
     from optiyield.dataset import design_plan, sweep_dataset, with_variation
 
@@ -645,33 +645,19 @@ def train_command(
     if model not in (*KINDS, KIND):
         errors.print(f"[bold red]error:[/] --model: expected one of {', '.join((*KINDS, KIND))}, got {model!r}")
         raise typer.Exit(2)
-    if model == KIND:
-        try:
+    try:
+        if model == KIND:
             options = dataclasses.replace(SURROGATE_OPTIONS, epochs=epochs or SURROGATE_OPTIONS.epochs,
                                           batch_size=batch_size, learning_rate=learning_rate, seed=seed)
             with console.status(f"training a yield model on {data}"):
-                trained_yield = train_yield_model(spec, data, options, test_fraction)
-            target = trained_yield.save(out or Path("models") / f"{spec.name}_{model}.oym")
-        except (FileNotFoundError, ValueError, *_ml_errors()) as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        scores = trained_yield.scores
-        console.print(f"yield model: {scores['train']} training rows, {scores['test']} test rows "
-                      f"({scores['dropped']} failed rows dropped) → [bold]{target}[/]", highlight=False)
-        if "test_pass_agreement" in scores:
-            table = Table("measure", "mean absolute error / range (test split)")
-            for name, value in scores["surrogate_test_mae_over_range"].items():
-                table.add_row(name, f"{value * 100:.2f} %")
-            console.print(table)
-            console.print(f"pass / fail agreement on the test split: {scores['test_pass_agreement']:.1%} "
-                          f"({scores['test_pass_fraction']:.1%} of its rows pass)")
-        return
-    try:
-        dataset = load_dataset(data, spec)
-        options = TrainOptions(epochs=epochs or 100, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-        with console.status(f"training {model} on {len(dataset)} rows"):
-            trained = train_inverse(spec, dataset, model, options, test_fraction,
-                                    surrogate=surrogate and model != "lookup")
+                trained = train_yield_model(spec, data, options, test_fraction)
+        else:
+            dataset = load_dataset(data, spec)
+            options = TrainOptions(epochs=epochs or 100, batch_size=batch_size, learning_rate=learning_rate,
+                                   seed=seed)
+            with console.status(f"training {model} on {len(dataset)} rows"):
+                trained = train_inverse(spec, dataset, model, options, test_fraction,
+                                        surrogate=surrogate and model != "lookup")
         target = trained.save(out or Path("models") / f"{spec.name}_{model}.oym")
     except (FileNotFoundError, ValueError, *_ml_errors()) as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -679,11 +665,17 @@ def train_command(
     scores = trained.scores
     console.print(f"{model}: {scores['train']} training rows, {scores['test']} test rows "
                   f"({scores['dropped']} failed rows dropped) → [bold]{target}[/]", highlight=False)
-    if "test_median_rel_error" in scores:
-        table = Table("design variable", "median relative error (test split)")
-        for name, value in scores["test_median_rel_error"].items():
+    per_design = scores.get("test_median_rel_error")
+    per_measure = scores.get("surrogate_test_mae_over_range") if model == KIND else None
+    if per_design or per_measure:
+        table = Table("design variable", "median relative error (test split)") if per_design else \
+            Table("measure", "mean absolute error / range (test split)")
+        for name, value in (per_design or per_measure).items():
             table.add_row(name, f"{value * 100:.2f} %")
         console.print(table)
+    if "test_pass_agreement" in scores:
+        console.print(f"pass / fail agreement on the test split: {scores['test_pass_agreement']:.1%} "
+                      f"({scores['test_pass_fraction']:.1%} of its rows pass)")
 
 
 @app.command("propose")

@@ -130,6 +130,18 @@ def train_surrogate(designs: np.ndarray, measures: np.ndarray, options: TrainOpt
     return Surrogate(design_scaler, measure_scaler, regressor)
 
 
+def check_fit(spec: Spec, source: str, design: tuple[str, ...], measures: tuple[str, ...]) -> None:
+    """Raise :class:`ModelFileError` (naming ``source``) unless a model trained for ``design`` variables and on
+    ``measures`` has the spec's design variables and knows every measure the spec constrains."""
+    if tuple(spec.file.design) != design:
+        raise ModelFileError(f"{source}: trained for design variables ({', '.join(design)}) but spec "
+                             f"{spec.name!r} has ({', '.join(spec.file.design)})")
+    missing = [m for m in spec.file.specs if m not in measures]
+    if missing:
+        raise ModelFileError(f"{source}: trained on measures ({', '.join(measures)}); spec {spec.name!r} "
+                             f"constrains {', '.join(missing)}, which the model does not know")
+
+
 @dataclass
 class InverseModel:
     """A trained spec → design model with everything needed to use it on its spec.
@@ -178,35 +190,35 @@ class InverseModel:
 
     def check(self, spec: Spec, source: str = "model") -> None:
         """Raise :class:`ModelFileError` unless this model fits ``spec``'s design variables and measures."""
-        design = tuple(spec.file.design)
-        if design != self.outputs:
-            raise ModelFileError(f"{source}: trained for design variables ({', '.join(self.outputs)}) but spec "
-                                 f"{spec.name!r} has ({', '.join(design)})")
-        missing = [m for m in spec.file.specs if m not in self.inputs]
-        if missing:
-            raise ModelFileError(f"{source}: trained on measures ({', '.join(self.inputs)}); spec {spec.name!r} "
-                                 f"constrains {', '.join(missing)}, which the model does not know")
+        check_fit(spec, source, self.outputs, self.inputs)
         unknown = [m for m in self.inputs if m not in spec.testbench.measure_names]
         if unknown:
             raise ModelFileError(f"{source}: measures {', '.join(unknown)} are not defined by spec "
                                  f"{spec.name!r}'s testbench")
 
 
-def load_inverse(path: str | Path, spec: Spec | None = None) -> InverseModel:
-    """Read a model file written by :meth:`InverseModel.save`; with ``spec``, check it fits that spec."""
+def read_model_file(path: str | Path, header: str, version: int, train: str) -> dict[str, Any]:
+    """The content of a model file with format ``header`` and ``version``; :class:`ModelFileError` (naming the
+    file and, where retraining helps, the ``train`` command) for a missing, unreadable, other or older file."""
     joblib = require("joblib")
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file (train one with `optiyield train`)")
+        raise ModelFileError(f"{path}: no such model file (train one with `{train}`)")
     try:
         content = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a model file"
         raise ModelFileError(f"{path}: not an optiyield model file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an optiyield model file (no '{FORMAT}' header)")
-    if content.get("version") != VERSION:
+    if not isinstance(content, dict) or content.get("format") != header:
+        raise ModelFileError(f"{path}: not an optiyield model file (no '{header}' header)")
+    if content.get("version") != version:
         raise ModelFileError(f"{path}: model file version {content.get('version')!r}; this optiyield reads "
-                             f"version {VERSION}: retrain it with `optiyield train`")
+                             f"version {version}: retrain it with `{train}`")
+    return content
+
+
+def load_inverse(path: str | Path, spec: Spec | None = None) -> InverseModel:
+    """Read a model file written by :meth:`InverseModel.save`; with ``spec``, check it fits that spec."""
+    content = read_model_file(path, FORMAT, VERSION, "optiyield train")
     try:
         model = InverseModel(
             kind=content["kind"], spec_name=content["spec"], inputs=tuple(content["inputs"]),

@@ -34,7 +34,9 @@ from optiyield.propose.inverse import (
     SURROGATE_OPTIONS,
     ModelFileError,
     Surrogate,
+    check_fit,
     load_inverse,
+    read_model_file,
     split_rows,
     train_surrogate,
 )
@@ -103,16 +105,10 @@ class YieldModel:
     def check(self, spec: Spec, source: str = "model") -> None:
         """Raise :class:`ModelFileError` unless the model fits ``spec``'s design variables, statistical model
         and constrained measures."""
-        if tuple(spec.file.design) != self.design:
-            raise ModelFileError(f"{source}: trained for design variables ({', '.join(self.design)}) but spec "
-                                 f"{spec.name!r} has ({', '.join(spec.file.design)})")
+        check_fit(spec, source, self.design, self.measures)
         if spec.model.dims != self.dims:
             raise ModelFileError(f"{source}: trained on {self.dims} deviate dimensions; spec {spec.name!r}'s "
                                  f"statistical model has {spec.model.dims} (sweep it again with --variation)")
-        missing = [m for m in spec.file.specs if m not in self.measures]
-        if missing:
-            raise ModelFileError(f"{source}: predicts ({', '.join(self.measures)}); spec {spec.name!r} "
-                                 f"constrains {', '.join(missing)}, which the model does not know")
 
 
 def load_variation_dataset(path: str | Path, spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
@@ -176,19 +172,7 @@ def train_yield_model(spec: Spec, path: str | Path, options: TrainOptions = SURR
 
 def load_yield_model(path: str | Path, spec: Spec | None = None) -> YieldModel:
     """Read a file written by :meth:`YieldModel.save`; with ``spec``, check it fits that spec."""
-    joblib = require("joblib")
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file (train one with `optiyield train --model yield`)")
-    try:
-        content = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a model file"
-        raise ModelFileError(f"{path}: not an optiyield model file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an optiyield yield model file (no '{FORMAT}' header)")
-    if content.get("version") != VERSION:
-        raise ModelFileError(f"{path}: yield model file version {content.get('version')!r}; this optiyield reads "
-                             f"version {VERSION}: retrain it with `optiyield train --model yield`")
+    content = read_model_file(path, FORMAT, VERSION, "optiyield train --model yield")
     try:
         model = YieldModel(spec_name=content["spec"], design=tuple(content["design"]),
                            lower=np.asarray(content["lower"], dtype=float),
@@ -204,14 +188,13 @@ def load_yield_model(path: str | Path, spec: Spec | None = None) -> YieldModel:
 
 def load_model(path: str | Path, spec: Spec | None = None) -> Any:
     """An inverse model or a yield model, whichever ``path`` holds (errors as :func:`load_inverse`)."""
-    path = Path(path)
-    if path.is_file():
-        try:
-            content = require("joblib").load(path)
-        except Exception:  # noqa: BLE001 - load_inverse below reports the unreadable file
-            content = None
-        if isinstance(content, dict) and content.get("format") == FORMAT:
-            return load_yield_model(path, spec)
+    if not Path(path).is_file():
+        return load_inverse(path, spec)  # its message names the file and the command that makes one
+    try:
+        return load_yield_model(path, spec)
+    except ModelFileError as exc:
+        if f"no '{FORMAT}' header" not in str(exc):  # a yield model file that does not fit this spec
+            raise
     return load_inverse(path, spec)
 
 
