@@ -684,9 +684,9 @@ def propose_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model file from `optiyield train`.")],
     candidates: Annotated[int, typer.Option("--candidates", "-k", min=1, help="Diverse candidates.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the query targets.")] = 0,
-    check_samples: Annotated[int, typer.Option("--check-samples", min=1, help="Yield models: Monte Carlo outcomes "
-                                               "(the spec's sampler and seed) each candidate is re-simulated over.")
-                             ] = 25,
+    check_samples: Annotated[int | None, typer.Option("--check-samples", min=1, help="Yield models: Monte Carlo "
+                                                      "outcomes (the spec's sampler and seed) each candidate is "
+                                                      "re-simulated over (default 25).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the candidates to this CSV file.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-j", min=1,
                                                 help="Parallel ngspice processes (default: one per core).")] = None,
@@ -702,24 +702,24 @@ def propose_command(
               optiyield propose specs/csva.yaml --model models/csva_yield.oym --candidates 4
     """
     from optiyield.optim.evaluator import Evaluator
-    from optiyield.propose import ModelProposer, Proposer, propose_start
-    from optiyield.propose.yield_model import KIND, YieldModelProposer, load_model
+    from optiyield.propose import propose_start
+    from optiyield.propose.yield_model import load_model, model_proposer
     from optiyield.stats.variation import OutcomeSet
 
     spec = _load(spec_path)
     engine = _engine(spec, workers, None)
     try:
-        trained = load_model(model, spec)
-        proposer: Proposer = YieldModelProposer(trained) if trained.kind == KIND else ModelProposer(trained)
-        outcomes = OutcomeSet.draw(spec.model, check_samples, spec.run.sampler, spec.run.seed) \
-            if trained.kind == KIND else None  # type: ignore[arg-type]
+        proposer = model_proposer(load_model(model, spec))
+        check = getattr(proposer, "check_samples", 0) if check_samples is None else check_samples
+        outcomes = OutcomeSet.draw(spec.model, check, spec.run.sampler, spec.run.seed) \
+            if hasattr(proposer, "check_samples") else None  # type: ignore[arg-type]
         with engine:
             evaluator = Evaluator(spec, engine)
             proposal = propose_start(proposer, spec, evaluator, candidates, seed, outcomes=outcomes)
     except _ml_errors() as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    extra = () if proposal.passed is None else ("predicted yield", f"yield on {check_samples} outcomes")
+    extra = () if outcomes is None else ("predicted yield", f"yield on {outcomes.n} outcomes")
     table = Table("#", *evaluator.names, *spec.file.specs, "minimax error", *extra)
     for k, x in enumerate(proposal.designs):
         marker = " ✓" if proposal.error[k] <= 0 else ""

@@ -68,12 +68,13 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-
                   "--window-size=1200,900")
 
 
-def small_csva_spec(folder: Path) -> Path:
-    """specs/csva.yaml with fewer outcomes and iterations: a real run in a few seconds."""
+def small_csva_spec(folder: Path, samples: int = 60, steps: list[dict] | None = None) -> Path:
+    """specs/csva.yaml with fewer outcomes (``samples``) and iterations, or other run ``steps``: a real run in a
+    few seconds."""
     spec = yaml.safe_load((ROOT / "specs" / "csva.yaml").read_text())
     spec["name"] = "csva_small"
     spec["testbench"] = str(ROOT / "circuits" / "csva" / "testbench.yaml")
-    spec["run"] = {"seed": 1, "samples": 60, "sampler": "sobol", "steps": [
+    spec["run"] = {"seed": 1, "samples": samples, "sampler": "sobol", "steps": steps or [
         {"nominal": "minimax", "max_iter": 5},
         {"yield": "l1", "gradient": "igat", "max_iter": 3, "phases": 1},
         {"verify": {"samples": 300}}]}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import needs_ml, require_ml, run_cli
+from conftest import needs_ml, require_ml, run_cli, small_csva_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
@@ -148,12 +148,8 @@ def test_yield_model_proposals_pass_where_the_start_does_not(yield_model, csva):
 
 @pytest.mark.ngspice
 def test_propose_step_starts_from_the_candidate_passing_most_outcomes(yield_model, tmp_path):
-    text = SPEC.read_text().replace("testbench: ../circuits", f"testbench: {ROOT}/circuits")
-    text = text[: text.index("run:")] + ("run:\n  seed: 1\n  samples: 30\n  steps:\n"
-                                         f"    - {{propose: {{model: {yield_model / 'y.oym'}, candidates: 3, "
-                                         "check_samples: 12}}\n")
-    spec_file = tmp_path / "csva_yield.yaml"
-    spec_file.write_text(text)
+    spec_file = small_csva_spec(tmp_path, samples=30, steps=[
+        {"propose": {"model": str(yield_model / "y.oym"), "candidates": 3, "check_samples": 12}}])
     run_cli("run", spec_file, "--out", tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "run_summary.json").read_text())
     (propose,) = summary["steps"]

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import needs_ml
+from conftest import needs_ml, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 AICIRCUIT_ROWS = Path(__file__).resolve().parent / "data" / "aicircuit"
@@ -172,13 +172,9 @@ def test_yield_opt_warm_start_smoke(tmp_path):
     default and the JSON has the simulations each needs to 95 % of the reference yield on its optimization
     outcomes and the smallest budget of the ladder whose verified yield reaches it (a count or None per seed),
     and their ratios."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     data, model = tmp_path / "csva.parquet", tmp_path / "csva_lookup.oym"
-    for args in (["sweep", ROOT / "specs" / "csva.yaml", "-n", 64, "--out", data],
-                 ["train", ROOT / "specs" / "csva.yaml", "--data", data, "--model", "lookup", "--out", model]):
-        done = subprocess.run([sys.executable, "-m", "optiyield", *map(str, args)], capture_output=True, text=True,
-                              timeout=300, cwd=tmp_path, env=env)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_cli("sweep", ROOT / "specs" / "csva.yaml", "-n", 64, "--out", data)
+    run_cli("train", ROOT / "specs" / "csva.yaml", "--data", data, "--model", "lookup", "--out", model)
     out = tmp_path / "warm.json"
     text = run_script("benchmarks/yield_opt.py", "--quick", "--methods", "default", "--warm-start", model,
                       "--json", out, cwd=tmp_path, timeout=600)
@@ -197,14 +193,9 @@ def test_yield_opt_warm_start_with_a_yield_model_smoke(tmp_path):
     """--warm-start with a yield model (a 512-point variation sweep, 5 epochs): default+ml is its checked
     proposal (4 candidates × 25 outcomes = 100 simulations, no minimax) then the yield step, and the JSON has
     its figures."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     data, model = tmp_path / "csva_variation.parquet", tmp_path / "csva_yield.oym"
-    for args in (["sweep", ROOT / "specs" / "csva.yaml", "-n", 512, "--variation", "--out", data],
-                 ["train", ROOT / "specs" / "csva.yaml", "--data", data, "--model", "yield", "--epochs", 5,
-                  "--out", model]):
-        done = subprocess.run([sys.executable, "-m", "optiyield", *map(str, args)], capture_output=True, text=True,
-                              timeout=300, cwd=tmp_path, env=env)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_cli("sweep", ROOT / "specs" / "csva.yaml", "-n", 512, "--variation", "--out", data)
+    run_cli("train", ROOT / "specs" / "csva.yaml", "--data", data, "--model", "yield", "--epochs", 5, "--out", model)
     out = tmp_path / "warm.json"
     run_script("benchmarks/yield_opt.py", "--quick", "--methods", "default", "--warm-start", model,
                "--budgets", "100,600", "--json", out, cwd=tmp_path, timeout=600)

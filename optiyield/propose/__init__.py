@@ -28,7 +28,8 @@ from optiyield.stats.variation import OutcomeSet
 
 
 class Proposer(Protocol):
-    """Proposes candidate start designs for a spec."""
+    """Proposes candidate start designs for a spec. A proposer whose claim is yield also has ``check_samples``:
+    how many of the run's outcomes the ``propose`` step re-simulates its candidates over by default."""
 
     name: str
 

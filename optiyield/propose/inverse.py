@@ -197,17 +197,22 @@ class InverseModel:
                                  f"{spec.name!r}'s testbench")
 
 
-def read_model_file(path: str | Path, header: str, version: int, train: str) -> dict[str, Any]:
-    """The content of a model file with format ``header`` and ``version``; :class:`ModelFileError` (naming the
-    file and, where retraining helps, the ``train`` command) for a missing, unreadable, other or older file."""
+def read_model_file(path: str | Path, train: str = "optiyield train") -> Any:
+    """Whatever a model file holds (unpickled); :class:`ModelFileError` naming the file for a missing one (and
+    the ``train`` command that makes one) or an unreadable one."""
     joblib = require("joblib")
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file (train one with `{train}`)")
     try:
-        content = joblib.load(path)
+        return joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a model file"
         raise ModelFileError(f"{path}: not an optiyield model file ({type(exc).__name__}: {exc})") from None
+
+
+def check_header(path: str | Path, content: Any, header: str, version: int, train: str) -> dict[str, Any]:
+    """``content`` of the model file ``path`` if it has format ``header`` and ``version``; else
+    :class:`ModelFileError` (for an older or newer version: retrain with ``train``)."""
     if not isinstance(content, dict) or content.get("format") != header:
         raise ModelFileError(f"{path}: not an optiyield model file (no '{header}' header)")
     if content.get("version") != version:
@@ -218,7 +223,12 @@ def read_model_file(path: str | Path, header: str, version: int, train: str) -> 
 
 def load_inverse(path: str | Path, spec: Spec | None = None) -> InverseModel:
     """Read a model file written by :meth:`InverseModel.save`; with ``spec``, check it fits that spec."""
-    content = read_model_file(path, FORMAT, VERSION, "optiyield train")
+    return inverse_from_content(path, read_model_file(path), spec)
+
+
+def inverse_from_content(path: str | Path, content: Any, spec: Spec | None = None) -> InverseModel:
+    """The inverse model in the unpickled ``content`` of model file ``path`` (see :func:`load_inverse`)."""
+    content = check_header(path, content, FORMAT, VERSION, "optiyield train")
     try:
         model = InverseModel(
             kind=content["kind"], spec_name=content["spec"], inputs=tuple(content["inputs"]),

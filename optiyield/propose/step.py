@@ -21,13 +21,10 @@ from pydantic import BeforeValidator, Field, model_validator
 from optiyield.optim.method import Problem
 from optiyield.optim.result import IterationCallback, Result
 from optiyield.optim.yield_auto import head
-from optiyield.propose import ModelProposer, Proposer, propose_start
+from optiyield.propose import Proposer, propose_start
 from optiyield.registry import SIZERS, StepMethod, StepOptions
 from optiyield.units import UnitError, parse_eng
 from optiyield.yield_ import YieldEstimate
-
-#: Outcomes a yield model's candidates are re-simulated over when ``check_samples`` is not given.
-YIELD_CHECK_SAMPLES = 25
 
 
 def _eng_options(value: Any) -> Any:
@@ -45,8 +42,8 @@ class ProposeOptions(StepOptions):
     ``{idd: 5m, gain_db: 21}``); how many candidates to re-simulate, how many query targets to draw (models),
     the seed, and whether to re-simulate the candidates one at a time (best-ranked first) and stop at the
     first meeting every spec. ``check_samples``: re-simulate the candidates over this many outcomes of the
-    run's outcome set and keep the one passing most, instead of the nominal check (default: 25 for a yield
-    model, 0 = nominal for the others)."""
+    run's outcome set and keep the one passing most, instead of the nominal check (default: the proposer's
+    ``check_samples``, 25 for a yield model; 0 = nominal for the others)."""
 
     model: str | None = None
     sizer: str | None = None
@@ -81,25 +78,23 @@ def _run(problem: Problem, x0: np.ndarray, options: ProposeOptions, callback: It
     if options.sizer is not None:
         proposer, kind = SIZERS.get(options.sizer)(probe=evaluator.probe, **options.options), options.sizer
     else:
-        from optiyield.propose.yield_model import KIND, YieldModelProposer, load_model
+        from optiyield.propose.yield_model import load_model, model_proposer
 
         model = load_model(problem.folder / (options.model or ""), spec)
-        kind = model.kind
-        proposer = YieldModelProposer(model) if kind == KIND else ModelProposer(model, options.targets)
-    check = options.check_samples if options.check_samples is not None else (
-        YIELD_CHECK_SAMPLES if kind == "yield" else 0)
+        proposer, kind = model_proposer(model, options.targets), model.kind
+    check = options.check_samples if options.check_samples is not None else getattr(proposer, "check_samples", 0)
     outcomes = head(problem.outcomes, check) if check else None
     proposal = propose_start(proposer, spec, evaluator, options.candidates, options.seed,
                              sequential=options.sequential, outcomes=outcomes)
-    met = int((proposal.error <= 0).sum())
     estimate = None
-    status = (f"{len(proposal.designs)} candidates re-simulated, {met} meet every spec; "
-              f"best is candidate {proposal.best}")
-    if proposal.passed is not None and outcomes is not None:
-        estimate = YieldEstimate.from_counts(int(round(proposal.passed[proposal.best] * outcomes.n)), outcomes.n,
-                                             problem.confidence)
+    if outcomes is None:
+        status = (f"{len(proposal.designs)} candidates re-simulated, {int((proposal.error <= 0).sum())} meet every "
+                  f"spec; best is candidate {proposal.best}")
+    else:
+        passed = proposal.passed[proposal.best]  # type: ignore[index]
+        estimate = YieldEstimate.from_counts(int(round(passed * outcomes.n)), outcomes.n, problem.confidence)
         status = (f"{len(proposal.designs)} candidates re-simulated over {outcomes.n} outcomes; best is candidate "
-                  f"{proposal.best}, passing {proposal.passed[proposal.best]:.0%} of them")
+                  f"{proposal.best}, passing {passed:.0%} of them")
     return Result(method=f"propose ({kind})", x=proposal.x, design=evaluator.design(proposal.x),
                   objective=float(proposal.error[proposal.best]), yield_estimate=estimate, iterations=1,
                   cost=span.cost, tables={"proposals": proposal.frame(evaluator.names)}, status=status)

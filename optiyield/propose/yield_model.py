@@ -30,12 +30,14 @@ from scipy.stats import qmc
 
 from optiyield.dataset import DEVIATE_PREFIX, deviate_columns
 from optiyield.objective import ErrorModel, passes
+from optiyield.propose import ModelProposer, Proposer
 from optiyield.propose.inverse import (
     SURROGATE_OPTIONS,
     ModelFileError,
     Surrogate,
     check_fit,
-    load_inverse,
+    check_header,
+    inverse_from_content,
     read_model_file,
     split_rows,
     train_surrogate,
@@ -170,9 +172,14 @@ def train_yield_model(spec: Spec, path: str | Path, options: TrainOptions = SURR
     return model
 
 
-def load_yield_model(path: str | Path, spec: Spec | None = None) -> YieldModel:
-    """Read a file written by :meth:`YieldModel.save`; with ``spec``, check it fits that spec."""
-    content = read_model_file(path, FORMAT, VERSION, "optiyield train --model yield")
+def load_model(path: str | Path, spec: Spec | None = None) -> Any:
+    """The model in a file from ``optiyield train``, read once: a yield model (this module's header) or an
+    inverse model (:func:`~optiyield.propose.inverse.load_inverse`, whose errors it raises otherwise); with
+    ``spec``, checked against that spec."""
+    content = read_model_file(path)
+    if not (isinstance(content, dict) and content.get("format") == FORMAT):
+        return inverse_from_content(path, content, spec)
+    content = check_header(path, content, FORMAT, VERSION, "optiyield train --model yield")
     try:
         model = YieldModel(spec_name=content["spec"], design=tuple(content["design"]),
                            lower=np.asarray(content["lower"], dtype=float),
@@ -186,16 +193,10 @@ def load_yield_model(path: str | Path, spec: Spec | None = None) -> YieldModel:
     return model
 
 
-def load_model(path: str | Path, spec: Spec | None = None) -> Any:
-    """An inverse model or a yield model, whichever ``path`` holds (errors as :func:`load_inverse`)."""
-    if not Path(path).is_file():
-        return load_inverse(path, spec)  # its message names the file and the command that makes one
-    try:
-        return load_yield_model(path, spec)
-    except ModelFileError as exc:
-        if f"no '{FORMAT}' header" not in str(exc):  # a yield model file that does not fit this spec
-            raise
-    return load_inverse(path, spec)
+def model_proposer(model: Any, targets: int = 256) -> Proposer:
+    """The proposer of a model from :func:`load_model`: a yield model's :class:`YieldModelProposer`, else the
+    inverse model's threshold query (:class:`~optiyield.propose.ModelProposer`, ``targets`` query targets)."""
+    return YieldModelProposer(model) if isinstance(model, YieldModel) else ModelProposer(model, targets)
 
 
 class YieldModelProposer:
@@ -203,7 +204,11 @@ class YieldModelProposer:
 
     ``pool`` Sobol' designs are scored, the best ``refine`` are polished by Nelder–Mead on the smoothed pass
     fraction (``smooth``: logistic width in normalized spec-error units; ``evaluations`` each), and the
-    best-predicted designs at least ``min_distance`` apart (unit design cube) are returned, best first."""
+    best-predicted designs at least ``min_distance`` apart (unit design cube) are returned, best first.
+    ``check_samples``: the run's outcomes its candidates are re-simulated over by default (the ``propose``
+    step's ``check_samples``), because what it claims is yield."""
+
+    check_samples = 25
 
     def __init__(self, model: YieldModel, outcomes: int = 1000, pool: int = 2048, refine: int = 4,
                  evaluations: int = 300, smooth: float = 0.02, min_distance: float = 0.05) -> None:
