@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require_ml, run_cli, simulate_points
+from conftest import require_ml, run_cli, simulate_points, small_csva_spec
 
 from optiyield.errors import SpecError
 from optiyield.spec import load_spec
@@ -15,15 +15,6 @@ from optiyield.spec import load_spec
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "csva.yaml"
 pytestmark = pytest.mark.ngspice
-
-
-def spec_with_steps(folder: Path, steps: str) -> Path:
-    """The CSVA spec with its own run section (few outcomes, so the run's yield figures stay cheap)."""
-    text = SPEC.read_text().replace("testbench: ../circuits", f"testbench: {ROOT}/circuits")
-    text = text[: text.index("run:")] + f"run:\n  seed: 1\n  samples: 16\n  steps:\n{steps}"
-    path = folder / "csva_warm.yaml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +46,9 @@ def test_proposed_candidates_are_resimulated_and_meet_the_spec(trained):
 
 
 def test_propose_step_gives_the_optimizer_its_start(trained, tmp_path):
-    steps = (f"    - {{propose: {{model: {trained / 'csva_mlp.oym'}, candidates: 4}}}}\n"
-             "    - {nominal: minimax, until: feasible, max_iter: 10}\n")
-    spec_file = spec_with_steps(tmp_path, steps)
+    steps = [{"propose": {"model": str(trained / "csva_mlp.oym"), "candidates": 4}},
+             {"nominal": "minimax", "until": "feasible", "max_iter": 10}]
+    spec_file = small_csva_spec(tmp_path, samples=16, steps=steps)
     out = run_cli("run", spec_file, "--out", tmp_path / "run")
     assert "propose (csva_mlp.oym, 4 candidates)" in out
     summary = json.loads((tmp_path / "run" / "run_summary.json").read_text())
@@ -72,7 +63,7 @@ def test_propose_step_gives_the_optimizer_its_start(trained, tmp_path):
 
 
 def test_missing_model_file_is_a_spec_error(tmp_path):
-    spec_file = spec_with_steps(tmp_path, "    - {propose: {model: nowhere.oym}}\n")
+    spec_file = small_csva_spec(tmp_path, steps=[{"propose": {"model": "nowhere.oym"}}])
     with pytest.raises(SpecError, match=r"run.steps\[0\].propose.model: model file 'nowhere.oym' not found"):
         load_spec(spec_file)
 
