@@ -710,8 +710,8 @@ def propose_command(
     engine = _engine(spec, workers, None)
     try:
         proposer = model_proposer(load_model(model, spec))
-        check = getattr(proposer, "check_samples", 0) if check_samples is None else check_samples
-        outcomes = OutcomeSet.draw(spec.model, check, spec.run.sampler, spec.run.seed) \
+        outcomes = OutcomeSet.draw(spec.model, check_samples or proposer.check_samples,  # type: ignore[attr-defined]
+                                   spec.run.sampler, spec.run.seed) \
             if hasattr(proposer, "check_samples") else None  # type: ignore[arg-type]
         with engine:
             evaluator = Evaluator(spec, engine)
