@@ -12,7 +12,9 @@ docs/benchmarks.md) on the first samples.
 
 For the PA and the doubler it also times one PAST Jacobian (the rows that dominate the flagship run and the
 doubler reproduction). Its accuracy is the relative Frobenius error of each measure's Jacobian against the
-Jacobian of a long 0.5 ps transient (JACOBIAN_REFERENCE).
+Jacobian of a long 0.5 ps transient (JACOBIAN_REFERENCE). The same Jacobian is run once more with each
+outcome's base row and perturbed copies in one deck (``jacobian["after, one outcome per deck"]``,
+``grouped_speedup_cpu``: today's partition's CPU seconds over the grouped one's).
 
     python benchmarks/transient_cost.py [--testbenches pa,doubler,...] [--samples 16] [--reference-samples 4]
         [--jacobian-outcomes 4] [--workers 2] [--seed 1] [--designs] [--quick] [--json FILE]
@@ -181,6 +183,8 @@ def jacobian_cost(spec: Spec, jobs: dict[str, SimJob], outcomes: int, seed: int,
             _, jac = PAST(evaluator, draw).start(evaluator.x0)
             found[label] = (jac, evaluator.meter.ngspice_seconds, cpu_children() - cpu,
                             evaluator.meter.simulations, evaluator.errors.measures)
+    grouped = grouped_jacobian(spec, jobs["after"], draw, workers)
+    found["after, one outcome per deck"] = (*grouped, *found["after"][3:])
     out: dict[str, Any] = {"outcomes": outcomes}
     for label, (jac, seconds, cpu, sims, measures) in found.items():
         entry = {"simulations": sims, "ngspice_seconds": seconds, "cpu_seconds": cpu}
@@ -192,7 +196,28 @@ def jacobian_cost(spec: Spec, jobs: dict[str, SimJob], outcomes: int, seed: int,
         out[label] = entry
     out["speedup"] = found["before"][1] / found["after"][1] if found["after"][1] else float("nan")
     out["speedup_cpu"] = found["before"][2] / found["after"][2] if found["after"][2] else float("nan")
+    grouped_cpu = found["after, one outcome per deck"][2]
+    out["grouped_speedup_cpu"] = found["after"][2] / grouped_cpu if grouped_cpu else float("nan")
     return out
+
+
+def grouped_jacobian(spec: Spec, job: SimJob, draw: OutcomeSet, workers: int) -> tuple[np.ndarray, float, float]:
+    """The PAST Jacobian of :func:`jacobian_cost` with its rows regrouped (issue 20's "several samples per deck"):
+    each outcome's base row and its n perturbed copies, which differ by one step and so step alike, share one deck,
+    where the engine's partition puts consecutive outcomes of one design point together. (Jacobian (N, Q, n),
+    engine ngspice seconds, ngspice CPU seconds)."""
+    with Engine(workers=workers) as engine:
+        evaluator = Evaluator(spec, engine)
+        evaluator.job = job
+        past = PAST(evaluator, draw)
+        points, steps = past.perturbations(evaluator.x0)
+        rows = evaluator.rows(np.vstack([evaluator.x0[None, :], points]), draw)
+        cpu = cpu_children()
+        result = engine.run_batches(job, rows, [np.arange(i, rows.shape[0], draw.n) for i in range(draw.n)])
+        cpu = cpu_children() - cpu
+    values = np.stack([np.asarray(result.values[m]).reshape(len(points) + 1, draw.n) for m in past.measures], -1)
+    jac = np.moveaxis((values[1:] - values[0][None]) / steps[:, None, None], 0, -1)
+    return np.where(np.isfinite(jac), jac, 0.0), result.ngspice_seconds, cpu
 
 
 def measure(key: str, args: argparse.Namespace, scratch: Path, console: Console) -> dict[str, Any]:
@@ -301,6 +326,11 @@ def print_table(results: dict[str, dict[str, Any]], console: Console) -> None:
                       f"; relative error vs reference before/after: "
                       + ", ".join(f"{m} {errors['before'].get(m, float('nan')):.3f}/{v:.3f}"
                                   for m, v in errors["after"].items() if np.isfinite(v) and v > 0))
+        grouped = jac["after, one outcome per deck"]
+        console.print(f"{key} the same Jacobian, one outcome per deck: ngspice CPU {grouped['cpu_seconds']:.1f} s "
+                      f"({jac['grouped_speedup_cpu']:.2f}x of after); relative error vs reference: "
+                      + ", ".join(f"{m} {v:.3f}" for m, v in grouped.get("relative_error", {}).items()
+                                  if np.isfinite(v) and v > 0))
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -315,11 +345,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--designs", action="store_true",
                         help="also check the accuracy at the other designs of DESIGNS (doubler, pa)")
-    parser.add_argument("--quick", action="store_true", help="smoke test: doubler and PA, 2 samples, 1 reference")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: doubler and PA, 2 samples, 1 reference, 1-outcome Jacobians")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
     if args.quick:
-        args.testbenches, args.samples, args.reference_samples, args.jacobian_outcomes = "doubler,pa", 2, 1, 0
+        args.testbenches, args.samples, args.reference_samples, args.jacobian_outcomes = "doubler,pa", 2, 1, 1
         args.designs = True
     keys = [k.strip() for k in args.testbenches.split(",") if k.strip()]
     unknown = [k for k in keys if k not in TESTBENCHES]

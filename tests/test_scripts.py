@@ -412,6 +412,14 @@ def test_transient_cost_smoke(tmp_path):
         for diffs in by_design.values():
             for label in ("after", "before"):
                 assert set(diffs[label]) == set(data[key]["units"])
+    # --quick times a 1-outcome PAST Jacobian three ways (before, after, after one outcome per deck) against the
+    # reference: the grouped deck runs the same rows, so its Jacobian agrees with today's partition's
+    for key in ("doubler", "pa"):
+        jac = data[key]["jacobian"]
+        grouped = jac["after, one outcome per deck"]
+        assert grouped["cpu_seconds"] > 0 and jac["grouped_speedup_cpu"] > 0
+        for measure, error in jac["after"]["relative_error"].items():
+            assert abs(grouped["relative_error"][measure] - error) < 0.05, (key, measure)
     # at the optimized designs the gain and power stay within 0.1 dB of the reference (measured: <= 0.05 on 8)
     for key, design, measures in (("doubler", "fast_optimum", ("conv_gain", "pout2_dbm")),
                                   ("doubler", "minimax", ("conv_gain", "pout2_dbm")),
