@@ -284,6 +284,27 @@ class Verifier:
         return self.cache[key]
 
 
+def set_luck(spec: Spec, setup: ProblemSetup, cells: list[Cell], verifier: Verifier) -> dict[str, Any]:
+    """How lucky each seed's optimization outcomes are, apart from any fitting to them: per seed s, the yield on
+    seed s's outcomes minus the verified yield (seed s's fresh sample) of the default's final design of the next
+    seed, a design near the optimum that was chosen on other outcomes. The default's gap minus its seed's luck
+    is what the optimizer itself fitted to its outcomes. Costs one outcome set and one verification per seed."""
+    mine = sorted((c for c in cells if c.method == "default"), key=lambda c: c.seed)
+    if len(mine) < 2:
+        return {}
+    budget = max(mine[0].designs)
+    luck, net = [], []
+    for cell, other in zip(mine, mine[1:] + mine[:1], strict=True):
+        outcomes = OutcomeSet.draw(spec.model, setup.outcomes, spec.run.sampler, OUTCOME_SEED + cell.seed)
+        x = other.designs[budget]
+        on_outcomes = float(passes(verifier.evaluator.responses(x, outcomes).errors(verifier.evaluator.errors)[0])
+                            .mean())
+        luck.append(on_outcomes - verifier(x, cell.seed))
+        net.append(cell.opt_yield[budget] - cell.verified[budget] - luck[-1])
+    return {"budget": budget, "per_seed_luck": luck, "median_luck": float(np.median(luck)),
+            "median_gap_less_luck": float(np.nanmedian(net))}
+
+
 def summarise(cells: list[Cell], budgets: tuple[int, ...]) -> dict[str, dict[str, Any]]:
     """Per method and budget: median verified yield, inter-quartile range, median simulations, gap."""
     out: dict[str, dict[str, Any]] = {}
@@ -431,6 +452,9 @@ def main() -> None:
                              "proposals, then the default; a yield model: 4 proposals checked over 25 outcomes, "
                              "then the default's yield step) and the simulations both need to 95 %% of the "
                              "best-known yield")
+    parser.add_argument("--set-luck", action="store_true",
+                        help="also measure how lucky each seed's outcome set is at another seed's default design "
+                             "(its part of the default's gap; one outcome set and one verification per seed)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--from-json", type=Path, nargs="*", default=None,
                         help="no simulation: merge these --json files and write --markdown/--plot from them")
@@ -500,6 +524,7 @@ def main() -> None:
         for cell in cells:
             cell.verified = {b: verifier(cell.designs[b], cell.seed) for b in budgets}
         seconds["verification"] = time.perf_counter() - start
+        luck = set_luck(spec, setup, cells, verifier) if args.set_luck else {}
         summary = summarise(cells, budgets)
         if args.best_known:
             top = max(summary, key=lambda m: summary[m][str(budgets[0])]["median_verified_yield"])
@@ -515,6 +540,13 @@ def main() -> None:
                                    "verify": setup.verify, "seeds": seeds},
                          "seconds": {k: round(v, 1) for k, v in seconds.items()}}
         results[name]["targets"] = targets(console, name, summary, budgets, known)
+        if luck:
+            results[name]["set_luck"] = luck
+            gap = summary["default"][str(luck["budget"])]["median_gap"]
+            console.print(f"{name}: the default's gap {100 * gap:+.1f} pt; the outcome sets' luck at another seed's "
+                          f"design {100 * luck['median_luck']:+.1f} pt (per seed "
+                          + ", ".join(f"{100 * v:+.1f}" for v in luck["per_seed_luck"])
+                          + f"); gap less luck {100 * luck['median_gap_less_luck']:+.1f} pt (medians)")
         if args.warm_start is not None:
             reference = known if known is not None else max(c.verified[max(budgets)] for c in cells)
             warm = warm_start_summary(cells, reference)

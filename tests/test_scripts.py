@@ -167,6 +167,23 @@ def test_yield_opt_best_known_smoke(tmp_path):
     assert read_json(out)["csva"]["best_known"] == known["best_known"]
 
 
+@pytest.mark.ngspice
+def test_yield_opt_set_luck_smoke(tmp_path):
+    """--set-luck with two seeds: each seed's outcome set is scored at the other seed's default design (a yield on
+    its outcomes and a verified yield, both fractions), and with two seeds the gap less the luck is the mean of the
+    per-seed differences."""
+    out = tmp_path / "bench.json"
+    text = run_script("benchmarks/yield_opt.py", "--quick", "--methods", "default", "--seeds", "2", "--set-luck",
+                      "--json", out, cwd=tmp_path, timeout=600)
+    assert "outcome sets' luck" in text
+    result = read_json(out)["csva"]
+    luck = result["set_luck"]
+    assert luck["budget"] == 600 and len(luck["per_seed_luck"]) == 2
+    assert all(-1 < v < 1 for v in luck["per_seed_luck"])
+    gap = result["methods"]["default"]["600"]["median_gap"]
+    assert luck["median_gap_less_luck"] == pytest.approx(gap - luck["median_luck"], abs=1e-12)
+
+
 def test_yield_opt_warm_start_smoke(tmp_path):
     """--warm-start with a lookup model trained on a 64-point CSVA sweep: the method default+ml runs beside the
     default and the JSON has the simulations each needs to 95 % of the reference yield on its optimization
