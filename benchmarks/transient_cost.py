@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import re
 import resource
@@ -55,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from optiyield.montecarlo import sample_matrix  # noqa: E402
 from optiyield.optim.evaluator import Evaluator  # noqa: E402
 from optiyield.optim.gradients import PAST  # noqa: E402
-from optiyield.sim.engine import Engine  # noqa: E402
+from optiyield.sim.engine import Engine, SimResults  # noqa: E402
 from optiyield.sim.job import SimJob  # noqa: E402
 from optiyield.spec import Spec, load_spec  # noqa: E402
 from optiyield.stats.variation import OutcomeSet  # noqa: E402
@@ -169,22 +170,44 @@ def max_differences(values: dict[str, np.ndarray], reference: dict[str, np.ndarr
     return out
 
 
+#: The label of the Jacobian run one outcome per deck (:class:`OutcomePerDeck`).
+GROUPED = "after, one outcome per deck"
+
+
+class OutcomePerDeck(Engine):
+    """An engine that runs a Jacobian's rows (M design points × N outcomes, point-major, as the evaluator asks for
+    them) one outcome per deck: each outcome's base row and its perturbed copies, which differ by one step and so
+    step alike (issue 20's "several samples per deck"). The engine's own partition puts consecutive outcomes of one
+    design point in a deck instead."""
+
+    def __init__(self, outcomes: int, workers: int) -> None:
+        super().__init__(workers=workers)
+        self.outcomes = outcomes
+
+    def run(self, job: SimJob, values: np.ndarray, progress: Any = None, sink: Any = None,
+            anchors: np.ndarray | None = None) -> SimResults:
+        count = len(values)
+        return self.run_batches(job, values, [np.arange(i, count, self.outcomes) for i in range(self.outcomes)],
+                                progress, sink)
+
+
 def jacobian_cost(spec: Spec, jobs: dict[str, SimJob], outcomes: int, seed: int, workers: int
                   ) -> dict[str, Any]:
-    """One PAST Jacobian at the spec's start point per job: ngspice seconds per simulated row, and each
-    job's relative Frobenius error per measure against the ``reference`` job."""
+    """One PAST Jacobian at the spec's start point per job, and today's once more one outcome per deck
+    (:data:`GROUPED`): ngspice seconds per simulated row, and each run's relative Frobenius error per measure
+    against the ``reference`` job."""
     draw = OutcomeSet.draw(spec.model, outcomes, "sobol", seed)
+    runs = [*((label, job, Engine) for label, job in jobs.items()),
+            (GROUPED, jobs["after"], functools.partial(OutcomePerDeck, outcomes))]
     found: dict[str, Any] = {}
-    for label, job in jobs.items():
-        with Engine(workers=workers) as engine:
+    for label, job, engine_type in runs:
+        with engine_type(workers=workers) as engine:
             evaluator = Evaluator(spec, engine)
             evaluator.job = job  # the testbench under test (same parameters, measures)
             cpu = cpu_children()
             _, jac = PAST(evaluator, draw).start(evaluator.x0)
             found[label] = (jac, evaluator.meter.ngspice_seconds, cpu_children() - cpu,
                             evaluator.meter.simulations, evaluator.errors.measures)
-    grouped = grouped_jacobian(spec, jobs["after"], draw, workers)
-    found["after, one outcome per deck"] = (*grouped, *found["after"][3:])
     out: dict[str, Any] = {"outcomes": outcomes}
     for label, (jac, seconds, cpu, sims, measures) in found.items():
         entry = {"simulations": sims, "ngspice_seconds": seconds, "cpu_seconds": cpu}
@@ -196,28 +219,8 @@ def jacobian_cost(spec: Spec, jobs: dict[str, SimJob], outcomes: int, seed: int,
         out[label] = entry
     out["speedup"] = found["before"][1] / found["after"][1] if found["after"][1] else float("nan")
     out["speedup_cpu"] = found["before"][2] / found["after"][2] if found["after"][2] else float("nan")
-    grouped_cpu = found["after, one outcome per deck"][2]
-    out["grouped_speedup_cpu"] = found["after"][2] / grouped_cpu if grouped_cpu else float("nan")
+    out["grouped_speedup_cpu"] = found["after"][2] / found[GROUPED][2] if found[GROUPED][2] else float("nan")
     return out
-
-
-def grouped_jacobian(spec: Spec, job: SimJob, draw: OutcomeSet, workers: int) -> tuple[np.ndarray, float, float]:
-    """The PAST Jacobian of :func:`jacobian_cost` with its rows regrouped (issue 20's "several samples per deck"):
-    each outcome's base row and its n perturbed copies, which differ by one step and so step alike, share one deck,
-    where the engine's partition puts consecutive outcomes of one design point together. (Jacobian (N, Q, n),
-    engine ngspice seconds, ngspice CPU seconds)."""
-    with Engine(workers=workers) as engine:
-        evaluator = Evaluator(spec, engine)
-        evaluator.job = job
-        past = PAST(evaluator, draw)
-        points, steps = past.perturbations(evaluator.x0)
-        rows = evaluator.rows(np.vstack([evaluator.x0[None, :], points]), draw)
-        cpu = cpu_children()
-        result = engine.run_batches(job, rows, [np.arange(i, rows.shape[0], draw.n) for i in range(draw.n)])
-        cpu = cpu_children() - cpu
-    values = np.stack([np.asarray(result.values[m]).reshape(len(points) + 1, draw.n) for m in past.measures], -1)
-    jac = np.moveaxis((values[1:] - values[0][None]) / steps[:, None, None], 0, -1)
-    return np.where(np.isfinite(jac), jac, 0.0), result.ngspice_seconds, cpu
 
 
 def measure(key: str, args: argparse.Namespace, scratch: Path, console: Console) -> dict[str, Any]:
@@ -326,7 +329,7 @@ def print_table(results: dict[str, dict[str, Any]], console: Console) -> None:
                       f"; relative error vs reference before/after: "
                       + ", ".join(f"{m} {errors['before'].get(m, float('nan')):.3f}/{v:.3f}"
                                   for m, v in errors["after"].items() if np.isfinite(v) and v > 0))
-        grouped = jac["after, one outcome per deck"]
+        grouped = jac[GROUPED]
         console.print(f"{key} the same Jacobian, one outcome per deck: ngspice CPU {grouped['cpu_seconds']:.1f} s "
                       f"({jac['grouped_speedup_cpu']:.2f}x of after); relative error vs reference: "
                       + ", ".join(f"{m} {v:.3f}" for m, v in grouped.get("relative_error", {}).items()

@@ -233,10 +233,15 @@ def warm_start_steps(model: Path) -> list[dict[str, Any]]:
     return [{"propose": {"model": str(model), "candidates": 8}}, *METHODS["default"]]
 
 
+def optimization_outcomes(spec: Spec, setup: ProblemSetup, seed: int) -> OutcomeSet:
+    """Seed ``seed``'s optimization outcomes (the spec's sampler), the same for every method."""
+    return OutcomeSet.draw(spec.model, setup.outcomes, spec.run.sampler, OUTCOME_SEED + seed)
+
+
 def run_method(spec: Spec, engine: Engine, method: str, setup: ProblemSetup, seed: int,
                budgets: tuple[int, ...]) -> Cell:
     """Run one method at the largest budget on seed ``seed``'s outcomes and read off every budget."""
-    outcomes = OutcomeSet.draw(spec.model, setup.outcomes, spec.run.sampler, OUTCOME_SEED + seed)
+    outcomes = optimization_outcomes(spec, setup, seed)
     limit = max(budgets)
     evaluator = TrackingEvaluator(spec, engine, outcomes, limit)
     problem = Problem(spec=spec, evaluator=evaluator, outcomes=outcomes)
@@ -279,9 +284,12 @@ class Verifier:
         if key not in self.cache:
             if seed not in self.sets:
                 self.sets[seed] = OutcomeSet.draw(self.spec.model, self.samples, "mc", VERIFY_SEED + seed)
-            errors = self.evaluator.responses(x, self.sets[seed]).errors(self.evaluator.errors)[0]
-            self.cache[key] = float(passes(errors).mean())
+            self.cache[key] = self.yield_over(x, self.sets[seed])
         return self.cache[key]
+
+    def yield_over(self, x: np.ndarray, outcomes: OutcomeSet) -> float:
+        """The fraction of ``outcomes`` that design ``x`` passes (simulated, not cached)."""
+        return float(passes(self.evaluator.responses(x, outcomes).errors(self.evaluator.errors)[0]).mean())
 
 
 def set_luck(spec: Spec, setup: ProblemSetup, cells: list[Cell], verifier: Verifier) -> dict[str, Any]:
@@ -295,11 +303,8 @@ def set_luck(spec: Spec, setup: ProblemSetup, cells: list[Cell], verifier: Verif
     budget = max(mine[0].designs)
     luck, net = [], []
     for cell, other in zip(mine, mine[1:] + mine[:1], strict=True):
-        outcomes = OutcomeSet.draw(spec.model, setup.outcomes, spec.run.sampler, OUTCOME_SEED + cell.seed)
         x = other.designs[budget]
-        on_outcomes = float(passes(verifier.evaluator.responses(x, outcomes).errors(verifier.evaluator.errors)[0])
-                            .mean())
-        luck.append(on_outcomes - verifier(x, cell.seed))
+        luck.append(verifier.yield_over(x, optimization_outcomes(spec, setup, cell.seed)) - verifier(x, cell.seed))
         net.append(cell.opt_yield[budget] - cell.verified[budget] - luck[-1])
     return {"budget": budget, "per_seed_luck": luck, "median_luck": float(np.median(luck)),
             "median_gap_less_luck": float(np.nanmedian(net))}

@@ -67,9 +67,8 @@ class _Base:
             result = self.evaluator.responses(np.atleast_2d(points), self.outcomes, anchor=anchor)
         return np.stack([result.values[m] for m in self.measures], axis=-1)
 
-    def perturbations(self, x: np.ndarray, central: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Perturbed design points (n, or 2n for central: + then −) and the signed steps actually taken (design
-        units): a forward step turns back where it would leave the upper bound."""
+    def _perturbations(self, x: np.ndarray, central: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Perturbed points (forward, or ± for central) and the signed steps actually taken."""
         n = len(x)
         h = self.steps.copy()
         if not central:
@@ -81,7 +80,7 @@ class _Base:
 
     def _finite_difference(self, x: np.ndarray, r0: np.ndarray | None, central: bool) -> tuple[np.ndarray, np.ndarray]:
         n = len(x)
-        points, h = self.perturbations(x, central)
+        points, h = self._perturbations(x, central)
         base = r0
         if getattr(self.evaluator, "warm_starts", False):
             # Transient testbenches with warm_start: the perturbed rows AND (forward differences) the base itself
