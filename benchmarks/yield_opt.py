@@ -259,7 +259,7 @@ def run_method(spec: Spec, engine: Engine, method: str, setup: ProblemSetup, see
     cell.timeline = [(s.simulations, s.passed / outcomes.n) for s in evaluator.timeline if s.passed >= 0]
     final_passed = None
     if cell.status == "finished":  # the method's own answer counts at every budget it fitted in
-        final_passed = int(passes(evaluator.responses(x, outcomes).errors(evaluator.errors)[0]).sum()) \
+        final_passed = int(evaluator.passing(x, outcomes).sum()) \
             if evaluator.meter.simulations + outcomes.n <= limit else None
     for budget in budgets:
         snap = evaluator.at(budget)
@@ -289,7 +289,7 @@ class Verifier:
 
     def yield_over(self, x: np.ndarray, outcomes: OutcomeSet) -> float:
         """The fraction of ``outcomes`` that design ``x`` passes (simulated, not cached)."""
-        return float(passes(self.evaluator.responses(x, outcomes).errors(self.evaluator.errors)[0]).mean())
+        return float(self.evaluator.passing(x, outcomes).mean())
 
 
 def set_luck(spec: Spec, setup: ProblemSetup, cells: list[Cell], verifier: Verifier) -> dict[str, Any]:

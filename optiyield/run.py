@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from optiyield.montecarlo import MonteCarloResult
-from optiyield.objective import passes
 from optiyield.optim.corners import CornerEvaluator, make_evaluator, yields_dict
 from optiyield.optim.evaluator import Evaluator
 from optiyield.optim.method import Problem
@@ -209,7 +208,7 @@ def _execute(spec: Spec, out: Path, evaluator: Evaluator, store: Store,
     problem = Problem(spec=spec, evaluator=evaluator, outcomes=optimization_outcomes(spec))
 
     def yield_at(x: np.ndarray) -> YieldEstimate:
-        passed = passes(evaluator.responses(x, problem.outcomes).errors(evaluator.errors)[0])
+        passed = evaluator.passing(x, problem.outcomes)
         return YieldEstimate.from_counts(int(passed.sum()), len(passed), problem.confidence)
 
     x = evaluator.x0.copy()

@@ -118,16 +118,7 @@ def test_every_stage_uses_the_chosen_provider(monkeypatch, gradient, n, expected
                       yield_estimate=YieldEstimate.from_counts(outcomes.n // 2, outcomes.n), history=[],
                       iterations=1)
 
-    class Responses:
-        def __init__(self, count: int) -> None:
-            self.count = count
-
-        def errors(self, _errors: object) -> np.ndarray:
-            return np.ones((1, self.count, 2))  # every outcome fails at the start: the stages' design wins
-
     class FakeEvaluator:
-        errors = None
-
         def __init__(self) -> None:
             self.n, self.x0, self.meter = n, np.full(n, 0.5), Meter()
 
@@ -137,8 +128,8 @@ def test_every_stage_uses_the_chosen_provider(monkeypatch, gradient, n, expected
         def design(self, x: np.ndarray) -> dict[str, float]:
             return {f"x{i}": float(v) for i, v in enumerate(x)}
 
-        def responses(self, points: np.ndarray, outcomes: OutcomeSet) -> Responses:
-            return Responses(outcomes.n)
+        def passing(self, x: np.ndarray, outcomes: OutcomeSet) -> np.ndarray:
+            return np.zeros(outcomes.n, dtype=bool)  # every outcome fails at the start: the stages' design wins
 
     monkeypatch.setattr(yield_auto_module, "yield_l1", fake_l1)
     outcomes = OutcomeSet.draw(load_spec(SPEC).model, 40, "sobol", 5)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optiyield.montecarlo import sample_matrix
-from optiyield.objective import ErrorModel
+from optiyield.objective import ErrorModel, passes
 from optiyield.sim.engine import FAILED, every_sample_failed
 from optiyield.sim.job import SimJob
 from optiyield.sim.meter import Meter
@@ -152,6 +152,10 @@ class Evaluator:
         shape = (m, count // m)
         return Responses(values={k: v.reshape(shape) for k, v in values.items()}, status=status.reshape(shape),
                          reason=reason.reshape(shape), rows=rows)
+
+    def passing(self, x: np.ndarray, outcomes: OutcomeSet) -> np.ndarray:
+        """(N,) True where design ``x`` meets every spec on outcome i (simulated through :meth:`responses`)."""
+        return passes(self.responses(x, outcomes).errors(self.errors)[0])
 
     def probe(self, job: SimJob, row: np.ndarray) -> RunOutcome:
         """One single-sample run of a job variant (e.g. ``.op`` only with device quantities saved) for the

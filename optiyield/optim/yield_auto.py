@@ -28,7 +28,6 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from optiyield.objective import passes
 from optiyield.optim.baselines import nelder_mead
 from optiyield.optim.evaluator import Evaluator
 from optiyield.optim.method import Problem
@@ -163,7 +162,7 @@ def yield_auto(evaluator: Evaluator, outcomes: OutcomeSet, x0: np.ndarray | None
         assert found.yield_estimate is not None
         consider(found.x, found.yield_estimate.passed)
     # the start on the whole set, last (a run's store already has it: run.py measures every step's start)
-    start_passed = int(passes(evaluator.responses(start, outcomes).errors(evaluator.errors)[0]).sum())
+    start_passed = int(evaluator.passing(start, outcomes).sum())
     if start_passed > best:
         best_x, best = start, start_passed
     est = YieldEstimate.from_counts(best, outcomes.n, confidence)
