@@ -33,6 +33,7 @@ SMOKE_TESTS = {
     "experiments/high_sigma.py": "tests/test_reliability_circuit.py::test_high_sigma_experiment_smoke",
     "experiments/high_sigma_reference.py": "tests/test_reliability_circuit.py::test_high_sigma_reference_smoke",
     "experiments/inverse_models.py": "tests/test_scripts.py::test_inverse_models_smoke",
+    "experiments/l1_model_accuracy.py": "tests/test_scripts.py::test_l1_model_accuracy_smoke",
     "experiments/lna_first_cut.py": "tests/test_scripts.py::test_lna_first_cut_smoke",
     "experiments/parasitics_effect.py": "tests/test_scripts.py::test_parasitics_effect_smoke",
     "experiments/region_yields.py": "tests/test_region_specs.py::test_region_yields_experiment_smoke",
@@ -236,6 +237,25 @@ def test_fast_gradients_smoke(tmp_path):
         assert set(row[label]["rel_error"]) == {"gain_db", "bw", "power"}
         assert 0 <= row[label]["max_rel_error"] < 1
     assert 0 < row["fast_over_past_ngspice"] < 1
+
+
+def test_l1_model_accuracy_smoke(tmp_path):
+    """OPAMP2, one seed, 40 outcomes, a 20-outcome first stage, one radius: both designs are scored on the 40
+    outcomes, FAST's errors are finite, and at the minimax design the LP's prediction with forward differences holds
+    (ρ near 1 at a radius of 0.025)."""
+    out = tmp_path / "l1m.json"
+    text = run_script("experiments/l1_model_accuracy.py", "--seeds", 0, "--outcomes", 40, "--start-samples", 20,
+                      "--radii", 0.025, "--json", out, cwd=tmp_path)
+    assert "predicted and actual decrease" in text
+    seed = read_json(out)["0"]
+    assert set(seed) == {"minimax", "first_stage"}
+    for row in seed.values():
+        assert row["outcomes"] == 40 and 0 <= row["passed"] <= 40
+        assert set(row["fast_jacobian_error"]) == {"gain_db", "ugf", "pm", "power", "offset"}
+        assert all(math.isfinite(e) and e >= 0 for e in row["fast_jacobian_error"].values())
+        assert set(row["radii"]["0.025"]) == {"fast", "past"}
+    past = seed["minimax"]["radii"]["0.025"]["past"]
+    assert past["predicted"] > 0 and 0.5 < past["rho"] < 1.5
 
 
 def test_gradient_cost_smoke(tmp_path):
